@@ -1,0 +1,413 @@
+/* The analyzer: ICU normalisation (NFKC + case folding) and script-based
+ * tokenisation into Korean/CJK character n-grams and whole Latin words.
+ * Called by the indexer for every field and by searchd for every query word.
+ *
+ * Design (measured; figures in bench/RESULTS.md, "Analyzer"):
+ * - Positions are character offsets in which spaces and punctuation do not
+ *   count. A bigram at character i has position i; a Latin word takes one
+ *   position. So "인공지능" (인공@0 공지@1 지능@2) and "인공 지능" (인공@0 지능@2)
+ *   put 인공 and 지능 at the same relative positions.
+ * - Join bigrams: between two Hangul runs separated only by whitespace we also
+ *   emit the bigram that spans the gap (공지 in "인공 지능") under the prefix
+ *   KS_PREFIX_JOIN. A query word is a phrase whose bigrams may each be plain or
+ *   joined, so 인공지능 finds "인공 지능" as an exact phrase, while the query 공지
+ *   (which asks only for plain 공지) never matches "인공 지능".
+ * - Unigrams for every Hangul/CJK character (KS_UNIGRAMS_ALL): a one-syllable
+ *   query (책) is one exact term, so it finds 책을 and 교과서책 alike and both
+ *   engines score it identically. Measured cost against KS_UNIGRAMS_TAIL (which
+ *   needs a prefix expansion at query time) is in bench/RESULTS.md.
+ * - The hot path avoids normalising: unorm2_spanQuickCheckYes() lets runs that
+ *   are already NFKC_Casefold (almost all Korean text) through untouched; only
+ *   the segments between normalisation boundaries around other characters are
+ *   normalised, so every output character still maps to its source bytes. */
+#include "ks_analyze.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/uscript.h>
+#include <unicode/utf16.h>
+#include <unicode/utf8.h>
+
+enum { CLS_SPACE, CLS_PUNCT, CLS_MARK, CLS_WORD, CLS_CJK };
+
+typedef struct run_char {
+    UChar32 c;       /* normalised code point */
+    uint32_t start;  /* source byte range */
+    uint32_t end;
+} run_char;
+
+struct ks_analyzer {
+    ks_analyzer_opts o;
+    const UNormalizer2 *nfkc_cf;
+    /* source as UTF-16, with the source byte range of each unit */
+    UChar *u16;
+    uint32_t *u16_start, *u16_end;
+    size_t u16_cap;
+    /* normalised text, with the source byte range of each unit */
+    UChar *nrm;
+    uint32_t *nrm_start, *nrm_end;
+    size_t nrm_len, nrm_cap;
+    UChar *tmp;           /* one normalised segment */
+    size_t tmp_cap;
+    run_char *run;        /* the current CJK run or word */
+    size_t run_cap;
+};
+
+ks_analyzer_opts ks_analyzer_default_opts(void)
+{
+    ks_analyzer_opts o = { KS_UNIGRAMS_ALL, 1, 0 };
+    return o;
+}
+
+int ks_analyzer_new(const ks_analyzer_opts *opts, ks_analyzer **out, ks_errbuf *eb)
+{
+    *out = NULL;
+    ks_analyzer *a = calloc(1, sizeof *a);
+    if (!a)
+        return ks_seterr(eb, KS_ENOMEM, "out of memory creating analyzer");
+    a->o = opts ? *opts : ks_analyzer_default_opts();
+    UErrorCode ec = U_ZERO_ERROR;
+    a->nfkc_cf = unorm2_getNFKCCasefoldInstance(&ec);
+    if (U_FAILURE(ec)) {
+        free(a);
+        return ks_seterr(eb, KS_EUNSUPPORTED, "ICU NFKC_Casefold data unavailable: %s", u_errorName(ec));
+    }
+    *out = a;
+    return 0;
+}
+
+void ks_analyzer_free(ks_analyzer *a)
+{
+    if (!a)
+        return;
+    free(a->u16);
+    free(a->u16_start);
+    free(a->u16_end);
+    free(a->nrm);
+    free(a->nrm_start);
+    free(a->nrm_end);
+    free(a->tmp);
+    free(a->run);
+    free(a);
+}
+
+void ks_terms_reset(ks_terms *t)
+{
+    t->n = 0;
+    t->text_len = 0;
+    t->n_invalid = 0;
+    t->next_pos = 0;
+}
+
+void ks_terms_free(ks_terms *t)
+{
+    free(t->a);
+    free(t->text);
+    memset(t, 0, sizeof *t);
+}
+
+/* Grows *p (elements of size sz) to hold at least need; 0 or KS_ENOMEM. */
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(*p, ncap * sz);
+    if (!np)
+        return KS_ENOMEM;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
+static int grow3(UChar **u, uint32_t **s, uint32_t **e, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 256;
+    while (ncap < need)
+        ncap *= 2;
+    UChar *nu = realloc(*u, ncap * sizeof **u);
+    if (nu)
+        *u = nu;
+    uint32_t *ns = realloc(*s, ncap * sizeof **s);
+    if (ns)
+        *s = ns;
+    uint32_t *ne = realloc(*e, ncap * sizeof **e);
+    if (ne)
+        *e = ne;
+    if (!nu || !ns || !ne)
+        return KS_ENOMEM;
+    *cap = ncap;
+    return 0;
+}
+
+/* UTF-8 -> UTF-16 with per-unit source ranges; invalid sequences -> U+FFFD. */
+static int decode(ks_analyzer *a, const char *s, size_t len, size_t *n16, size_t *n_invalid)
+{
+    if (grow3(&a->u16, &a->u16_start, &a->u16_end, &a->u16_cap, len + 1))
+        return KS_ENOMEM;
+    const uint8_t *u = (const uint8_t *)s;
+    int32_t i = 0, n = (int32_t)len;
+    size_t k = 0;
+    while (i < n) {
+        int32_t st = i;
+        UChar32 c;
+        U8_NEXT(u, i, n, c);
+        if (c < 0) {
+            c = 0xFFFD;
+            (*n_invalid)++;
+        }
+        if (c <= 0xFFFF) {
+            a->u16[k] = (UChar)c;
+            a->u16_start[k] = (uint32_t)st;
+            a->u16_end[k++] = (uint32_t)i;
+        } else {
+            a->u16[k] = U16_LEAD(c);
+            a->u16_start[k] = (uint32_t)st;
+            a->u16_end[k++] = (uint32_t)i;
+            a->u16[k] = U16_TRAIL(c);
+            a->u16_start[k] = (uint32_t)st;
+            a->u16_end[k++] = (uint32_t)i;
+        }
+    }
+    *n16 = k;
+    return 0;
+}
+
+static int nrm_append(ks_analyzer *a, const UChar *src, size_t n, const uint32_t *st,
+                      const uint32_t *en, uint32_t seg_start, uint32_t seg_end)
+{
+    if (grow3(&a->nrm, &a->nrm_start, &a->nrm_end, &a->nrm_cap, a->nrm_len + n))
+        return KS_ENOMEM;
+    memcpy(a->nrm + a->nrm_len, src, n * sizeof *src);
+    for (size_t k = 0; k < n; k++) {
+        a->nrm_start[a->nrm_len + k] = st ? st[k] : seg_start;
+        a->nrm_end[a->nrm_len + k] = en ? en[k] : seg_end;
+    }
+    a->nrm_len += n;
+    return 0;
+}
+
+/* NFKC_Casefold of u16[0..n) into nrm, keeping source ranges. Spans that pass
+ * the quick check are copied; the rest is normalised one boundary-delimited
+ * segment at a time (each output unit maps to its whole segment). */
+static int normalize(ks_analyzer *a, size_t n)
+{
+    const UNormalizer2 *N = a->nfkc_cf;
+    a->nrm_len = 0;
+    size_t i = 0;
+    while (i < n) {
+        UErrorCode ec = U_ZERO_ERROR;
+        int32_t sp = unorm2_spanQuickCheckYes(N, a->u16 + i, (int32_t)(n - i), &ec);
+        if (U_FAILURE(ec))
+            sp = 0;
+        if (sp > 0 &&
+            nrm_append(a, a->u16 + i, (size_t)sp, a->u16_start + i, a->u16_end + i, 0, 0))
+            return KS_ENOMEM;
+        i += (size_t)sp;
+        if (i >= n)
+            break;
+        size_t j = i;
+        U16_FWD_1(a->u16, j, n);
+        while (j < n) {
+            size_t k = j;
+            UChar32 c;
+            U16_NEXT(a->u16, k, n, c);
+            if (unorm2_hasBoundaryBefore(N, c))
+                break;
+            j = k;
+        }
+        for (;;) {
+            ec = U_ZERO_ERROR;
+            int32_t m = unorm2_normalize(N, a->u16 + i, (int32_t)(j - i), a->tmp,
+                                         (int32_t)a->tmp_cap, &ec);
+            if (ec == U_BUFFER_OVERFLOW_ERROR) {
+                if (grow((void **)&a->tmp, &a->tmp_cap, (size_t)m + 1, sizeof *a->tmp))
+                    return KS_ENOMEM;
+                continue;
+            }
+            if (U_FAILURE(ec))
+                m = 0; /* cannot happen for valid UTF-16; drop the segment rather than fail */
+            if (nrm_append(a, a->tmp, (size_t)m, NULL, NULL, a->u16_start[i], a->u16_end[j - 1]))
+                return KS_ENOMEM;
+            break;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+static int classify(UChar32 c, UScriptCode *script)
+{
+    UErrorCode ec = U_ZERO_ERROR;
+    UScriptCode s = uscript_getScript(c, &ec);
+    /* Kana marks such as U+30FC are script Common with Kana in their script
+     * extensions; checking only from the CJK blocks on keeps digits and ASCII
+     * punctuation off this slower call. */
+    if (s == USCRIPT_COMMON && c >= 0x2E80 && uscript_hasScript(c, USCRIPT_KATAKANA))
+        s = USCRIPT_KATAKANA;
+    switch (s) {
+    case USCRIPT_HANGUL:
+    case USCRIPT_HAN:
+    case USCRIPT_HIRAGANA:
+    case USCRIPT_KATAKANA:
+        *script = s;
+        return CLS_CJK;
+    case USCRIPT_INHERITED:
+        return CLS_MARK;
+    default:
+        break;
+    }
+    if (u_isalnum(c)) {
+        *script = s;
+        return CLS_WORD;
+    }
+    int8_t gc = u_charType(c);
+    if (gc == U_NON_SPACING_MARK || gc == U_COMBINING_SPACING_MARK || gc == U_ENCLOSING_MARK)
+        return CLS_MARK;
+    return u_isUWhiteSpace(c) ? CLS_SPACE : CLS_PUNCT;
+}
+
+/* Appends one term whose text is the UTF-8 of chars[0..nc). */
+static int push_term(ks_terms *out, int kind, uint32_t pos, const run_char *chars, size_t nc,
+                     size_t max_bytes, const char *prefix, int alone)
+{
+    if (grow((void **)&out->a, &out->cap, out->n + 1, sizeof *out->a))
+        return KS_ENOMEM;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    if (grow((void **)&out->text, &out->text_cap, out->text_len + plen + nc * 4, 1))
+        return KS_ENOMEM;
+    uint8_t *dst = (uint8_t *)out->text + out->text_len;
+    memcpy(dst, prefix, plen);
+    int32_t w = (int32_t)plen;
+    size_t used = 0;
+    for (; used < nc; used++) {
+        if ((size_t)(w - (int32_t)plen) + (size_t)U8_LENGTH(chars[used].c) > max_bytes)
+            break;
+        U8_APPEND_UNSAFE(dst, w, chars[used].c);
+    }
+    ks_term *t = &out->a[out->n++];
+    t->off = (uint32_t)out->text_len;
+    t->len = (uint16_t)w;
+    t->kind = (uint8_t)kind;
+    t->run_len_1 = (uint8_t)alone;
+    t->pos = pos;
+    t->start = chars[0].start;
+    t->end = chars[used ? used - 1 : 0].end;
+    out->text_len += (size_t)w;
+    return 0;
+}
+
+/* Emits the n-grams of one CJK run starting at position pos. */
+static int emit_run(const ks_analyzer *a, const run_char *r, size_t n, uint32_t pos, ks_terms *out)
+{
+    int uni = a->o.query ? 0 : a->o.unigrams;
+    for (size_t i = 0; i < n; i++) {
+        int want_uni = n == 1 || (!a->o.query && (uni == KS_UNIGRAMS_ALL ||
+                                                  (uni == KS_UNIGRAMS_TAIL && i == n - 1)));
+        if (want_uni && push_term(out, KS_TERM_UNIGRAM, pos + (uint32_t)i, r + i, 1, 4, NULL, n == 1))
+            return KS_ENOMEM;
+        if (i + 1 < n && push_term(out, KS_TERM_BIGRAM, pos + (uint32_t)i, r + i, 2, 8, NULL, 0))
+            return KS_ENOMEM;
+    }
+    return 0;
+}
+
+int ks_analyze(ks_analyzer *a, const char *s, size_t len, uint32_t pos_base, ks_terms *out)
+{
+    if (len > KS_MAX_INPUT_BYTES)
+        return KS_ETOOBIG;
+    size_t n16 = 0;
+    if (decode(a, s, len, &n16, &out->n_invalid) || normalize(a, n16))
+        return KS_ENOMEM;
+
+    const UChar *u = a->nrm;
+    size_t n = a->nrm_len;
+    uint32_t pos = pos_base;
+    int cur = CLS_SPACE;           /* class of the token being collected */
+    UScriptCode cur_script = USCRIPT_COMMON;
+    size_t rn = 0;                 /* chars collected in a->run */
+    /* the last Hangul run, for join bigrams; valid while only whitespace follows it */
+    run_char last_hangul = { 0, 0, 0 };
+    uint32_t last_hangul_pos = 0;
+    int join_open = 0;
+
+    size_t i = 0;
+    for (;;) {
+        UChar32 c = 0;
+        size_t k = i;
+        int cls = CLS_SPACE;
+        UScriptCode sc = USCRIPT_COMMON;
+        int at_end = i >= n;
+        if (!at_end) {
+            U16_NEXT(u, i, n, c);
+            cls = classify(c, &sc);
+        }
+        /* Does this character continue the current token? */
+        int cont = 0;
+        if (!at_end && cur == CLS_CJK && cls == CLS_CJK && sc == cur_script)
+            cont = 1;
+        else if (!at_end && cur == CLS_CJK && cls == CLS_MARK)
+            continue; /* a combining mark on a CJK character adds nothing */
+        else if (!at_end && cur == CLS_WORD && cls == CLS_MARK)
+            cont = 1;
+        else if (!at_end && cur == CLS_WORD && cls == CLS_WORD &&
+                 (sc == cur_script || sc == USCRIPT_COMMON || cur_script == USCRIPT_COMMON)) {
+            cont = 1;
+            if (cur_script == USCRIPT_COMMON)
+                cur_script = sc;
+        }
+        if (cont) {
+            if (grow((void **)&a->run, &a->run_cap, rn + 1, sizeof *a->run))
+                return KS_ENOMEM;
+            a->run[rn++] = (run_char){ c, a->nrm_start[k], a->nrm_end[k] };
+            continue;
+        }
+        /* The current token (if any) ends here. */
+        if (cur == CLS_CJK && rn) {
+            int hangul = cur_script == USCRIPT_HANGUL;
+            if (hangul && join_open && a->o.join_bigrams && !a->o.query) {
+                run_char pair[2] = { last_hangul, a->run[0] };
+                if (push_term(out, KS_TERM_JOIN, last_hangul_pos, pair, 2, 8, KS_PREFIX_JOIN, 0))
+                    return KS_ENOMEM;
+            }
+            if (emit_run(a, a->run, rn, pos, out))
+                return KS_ENOMEM;
+            pos += (uint32_t)rn;
+            join_open = hangul;
+            if (hangul) {
+                last_hangul = a->run[rn - 1];
+                last_hangul_pos = pos - 1;
+            }
+        } else if (cur == CLS_WORD && rn) {
+            if (push_term(out, KS_TERM_WORD, pos, a->run, rn, KS_MAX_WORD_BYTES, NULL, 0))
+                return KS_ENOMEM;
+            pos++;
+            join_open = 0;
+        }
+        rn = 0;
+        if (at_end)
+            break;
+        if (cls != CLS_SPACE && cls != CLS_CJK)
+            join_open = 0;
+        if (cls == CLS_CJK || cls == CLS_WORD) {
+            if (cls == CLS_CJK && sc != USCRIPT_HANGUL)
+                join_open = 0;
+            if (grow((void **)&a->run, &a->run_cap, 1, sizeof *a->run))
+                return KS_ENOMEM;
+            a->run[rn++] = (run_char){ c, a->nrm_start[k], a->nrm_end[k] };
+            cur = cls;
+            cur_script = sc;
+        } else {
+            cur = CLS_SPACE;
+        }
+    }
+    out->next_pos = pos;
+    return 0;
+}

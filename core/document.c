@@ -1,0 +1,98 @@
+/* Turns an analysed record into postings (see ks_document.h): title terms
+ * unprefixed with weight KS_TITLE_WEIGHT and again under KS_PREFIX_TITLE for
+ * title: queries; body terms unprefixed after a position gap; the id term. */
+#include "ks_document.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int reserve(void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 256;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(*p, ncap * sz);
+    if (!np)
+        return KS_ENOMEM;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
+int ks_idterm(const char *id, size_t id_len, char *buf, size_t cap)
+{
+    size_t pl = strlen(KS_PREFIX_ID);
+    if (pl + id_len > cap)
+        return -1;
+    memcpy(buf, KS_PREFIX_ID, pl);
+    memcpy(buf + pl, id, id_len);
+    return (int)(pl + id_len);
+}
+
+int ks_docbuild_make(ks_docbuild *b, ks_analyzer *a, const char *id, size_t id_len, const char *title,
+                     size_t title_len, const char *body, size_t body_len, const char *data,
+                     size_t data_len, ks_xdoc *doc, ks_errbuf *eb)
+{
+    if (id_len == 0)
+        return ks_seterr(eb, KS_EINVAL, "empty id");
+    if (id_len > KS_MAX_ID_BYTES)
+        return ks_seterr(eb, KS_EINVAL, "id longer than %d bytes", KS_MAX_ID_BYTES);
+    ks_terms_reset(&b->title);
+    ks_terms_reset(&b->body);
+    int rc = ks_analyze(a, title, title_len, KS_TITLE_POS_BASE, &b->title);
+    if (!rc)
+        rc = ks_analyze(a, body, body_len, b->title.next_pos + KS_BODY_POS_GAP, &b->body);
+    if (rc)
+        return ks_seterr(eb, rc, "analysis failed: %s", ks_strerror(rc));
+    b->n_invalid = b->title.n_invalid + b->body.n_invalid;
+
+    size_t nt = b->title.n, nb = b->body.n;
+    size_t plen = strlen(KS_PREFIX_TITLE);
+    if (reserve((void **)&b->p, &b->cap, 2 * nt + nb, sizeof *b->p) ||
+        reserve((void **)&b->aux, &b->aux_cap, b->title.text_len + nt * plen + id_len + 8, 1))
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    b->n = 0;
+    b->aux_len = 0;
+    for (size_t i = 0; i < nt; i++) {
+        const ks_term *t = &b->title.a[i];
+        b->p[b->n++] = (ks_xposting){ ks_term_text(&b->title, i), t->len, t->pos, KS_TITLE_WEIGHT };
+    }
+    /* The prefixed copies go into aux after all the unprefixed ones are set,
+     * so aux is not reallocated under pointers already handed out. */
+    for (size_t i = 0; i < nt; i++) {
+        const ks_term *t = &b->title.a[i];
+        char *dst = b->aux + b->aux_len;
+        memcpy(dst, KS_PREFIX_TITLE, plen);
+        memcpy(dst + plen, ks_term_text(&b->title, i), t->len);
+        b->aux_len += plen + t->len;
+        b->p[b->n++] = (ks_xposting){ dst, (uint32_t)(plen + t->len), t->pos, 1 };
+    }
+    for (size_t i = 0; i < nb; i++) {
+        const ks_term *t = &b->body.a[i];
+        b->p[b->n++] = (ks_xposting){ ks_term_text(&b->body, i), t->len, t->pos, 1 };
+    }
+    char *idt = b->aux + b->aux_len;
+    int il = ks_idterm(id, id_len, idt, b->aux_cap - b->aux_len);
+    if (il < 0)
+        return ks_seterr(eb, KS_EINVAL, "id too long");
+    b->aux_len += (size_t)il;
+
+    doc->idterm = idt;
+    doc->idterm_len = (size_t)il;
+    doc->data = data;
+    doc->data_len = data_len;
+    doc->p = b->p;
+    doc->n = b->n;
+    return 0;
+}
+
+void ks_docbuild_free(ks_docbuild *b)
+{
+    ks_terms_free(&b->title);
+    ks_terms_free(&b->body);
+    free(b->p);
+    free(b->aux);
+    memset(b, 0, sizeof *b);
+}

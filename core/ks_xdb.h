@@ -1,0 +1,126 @@
+/* The Xapian wrapper: the only C++ in kosearch (core/xdb.cc) behind a C API.
+ * No C++ exception crosses this boundary: every call returns 0 or a negative
+ * KS_E* code and puts Xapian's message in the caller's ks_errbuf.
+ * Handles are not thread-safe (Xapian objects are not): one per thread. */
+#ifndef KS_XDB_H
+#define KS_XDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ks_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ks_xdb ks_xdb;               /* a read-only database */
+typedef struct ks_xdb_writer ks_xdb_writer; /* a writable database */
+
+/* One posting of a document being indexed: a term at a position (or a term
+ * without positions when pos == KS_XDB_NOPOS) with a wdf increment. */
+#define KS_XDB_NOPOS UINT32_MAX
+typedef struct ks_xposting {
+    const char *term;   /* term bytes, not NUL-terminated (borrowed) */
+    uint32_t len;       /* term length in bytes */
+    uint32_t pos;       /* position, or KS_XDB_NOPOS */
+    uint32_t wdf;       /* wdf increment */
+} ks_xposting;
+
+/* A document to add or replace. All pointers are borrowed for the call. */
+typedef struct ks_xdoc {
+    const char *idterm;       /* unique id term ("Q" + external id) */
+    size_t idterm_len;
+    const char *data;         /* stored fields (the indexer stores a JSON object) */
+    size_t data_len;
+    const ks_xposting *p;     /* postings */
+    size_t n;                 /* number of postings */
+} ks_xdoc;
+
+/* Statistics of an open database. */
+typedef struct ks_xdb_stats {
+    uint64_t doccount;        /* documents */
+    uint64_t lastdocid;       /* highest document number in use */
+    uint64_t total_length;    /* sum of document lengths (wdf) */
+    double avglength;         /* average document length */
+    uint64_t revision;        /* Xapian revision of the open snapshot */
+} ks_xdb_stats;
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* Opens the database at path read-only. 0, KS_ENOTFOUND (no database
+ * there), KS_ECORRUPT or KS_EXAPIAN. Free with ks_xdb_close(). */
+int ks_xdb_open(const char *path, ks_xdb **out /* OUT */, ks_errbuf *eb);
+void ks_xdb_close(ks_xdb *db);
+
+int ks_xdb_stats_get(ks_xdb *db, ks_xdb_stats *out /* OUT */, ks_errbuf *eb);
+
+/* Counts distinct terms, optionally only those with a prefix (NULL: all);
+ * walks the term list, so it costs time proportional to the vocabulary. */
+int ks_xdb_count_terms(ks_xdb *db, const char *prefix, uint64_t *out /* OUT */, ks_errbuf *eb);
+
+/* User metadata value of key into a malloc'd NUL-terminated *val (caller
+ * frees); an absent key gives an empty string. */
+int ks_xdb_get_metadata(ks_xdb *db, const char *key, char **val /* OUT */, ks_errbuf *eb);
+
+/* Looks up the document whose unique term is idterm. On success *docid is
+ * its number and *data a malloc'd copy of its stored data (caller frees;
+ * NUL-terminated, length in *len). KS_ENOTFOUND if there is none. */
+int ks_xdb_get_by_idterm(ks_xdb *db, const char *idterm, size_t idterm_len, uint32_t *docid /* OUT */,
+                         char **data /* OUT */, size_t *len /* OUT */, ks_errbuf *eb);
+
+/* Calls fn for every term of document docid in term order, with its wdf and
+ * positions (npos may be 0). A non-zero return from fn stops the walk and is
+ * returned. */
+typedef int (*ks_xdb_term_fn)(void *ud, const char *term, size_t len, uint32_t wdf,
+                              const uint32_t *pos, size_t npos);
+int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks_errbuf *eb);
+
+/* ---- writing ---------------------------------------------------------- */
+
+enum {
+    KS_XDB_CREATE = 1,     /* create a new database; fail if one exists */
+    KS_XDB_OPEN = 2,       /* open an existing database; fail if none */
+};
+
+/* Opens a writer. Xapian allows one writer per database: KS_ELOCKED if
+ * another process holds it. Close with ks_xdb_writer_close(). */
+int ks_xdb_writer_open(const char *path, int mode, ks_xdb_writer **out /* OUT */, ks_errbuf *eb);
+
+/* Adds doc as a new document (no check for an existing id: for fresh shards). */
+int ks_xdb_writer_add(ks_xdb_writer *w, const ks_xdoc *doc, ks_errbuf *eb);
+/* Adds doc, or replaces the document carrying the same id term. */
+int ks_xdb_writer_replace(ks_xdb_writer *w, const ks_xdoc *doc, ks_errbuf *eb);
+/* Deletes the document with idterm; *found tells whether one existed. */
+int ks_xdb_writer_delete(ks_xdb_writer *w, const char *idterm, size_t idterm_len, int *found /* OUT */,
+                         ks_errbuf *eb);
+int ks_xdb_writer_set_metadata(ks_xdb_writer *w, const char *key, const char *val, ks_errbuf *eb);
+/* Makes everything written so far durable (an atomic Xapian commit). */
+int ks_xdb_writer_commit(ks_xdb_writer *w, ks_errbuf *eb);
+/* Does the database already hold idterm? (uncommitted changes included) */
+int ks_xdb_writer_has_idterm(ks_xdb_writer *w, const char *idterm, size_t idterm_len, int *found /* OUT */,
+                             ks_errbuf *eb);
+/* Commits if commit is non-zero, then closes and frees w (also on error). */
+int ks_xdb_writer_close(ks_xdb_writer *w, int commit, ks_errbuf *eb);
+
+/* Merges the databases at src[0..n) into a new compacted database at dst,
+ * renumbering documents shard after shard. dst must not exist. */
+int ks_xdb_compact(const char *const *src, size_t n, const char *dst, ks_errbuf *eb);
+
+/* ---- Xapian's own TermGenerator: the baseline for benchmarks ---------- */
+
+/* Indexes title and body with Xapian's TermGenerator (FLAG_CJK_NGRAM, no
+ * stemmer; title under prefix "S" and unprefixed with wdf weight
+ * title_weight, as kosearch does) and adds the document to w. */
+int ks_xdb_writer_add_termgen(ks_xdb_writer *w, const char *idterm, size_t idterm_len, const char *title,
+                              size_t title_len, const char *body, size_t body_len, const char *data,
+                              size_t data_len, unsigned title_weight, ks_errbuf *eb);
+
+/* Runs TermGenerator (FLAG_CJK_NGRAM) over text into a scratch document and
+ * returns the number of distinct terms in *nterms (analyzer benchmark). */
+int ks_xdb_termgen_text(const char *text, size_t len, uint64_t *nterms /* OUT */, ks_errbuf *eb);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,310 @@
+// The Xapian wrapper (C API in ks_xdb.h): the only C++ file of kosearch.
+// Every entry point catches every exception and turns it into a KS_E* code
+// plus a message, so no exception ever unwinds through C frames.
+#include "ks_xdb.h"
+
+#include <xapian.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+struct ks_xdb {
+    Xapian::Database db;
+};
+
+struct ks_xdb_writer {
+    Xapian::WritableDatabase db;
+    std::unique_ptr<Xapian::TermGenerator> tg;  // only for the baseline
+};
+
+namespace {
+
+int fail(ks_errbuf *eb, int code, const std::string &what)
+{
+    return ks_seterr(eb, code, "%s", what.c_str());
+}
+
+// Maps the exception in flight to a code. Call only inside a catch block.
+int map_exception(ks_errbuf *eb)
+{
+    try {
+        throw;
+    } catch (const Xapian::DatabaseLockError &e) {
+        return fail(eb, KS_ELOCKED, "database is locked by another writer: " + e.get_msg());
+    } catch (const Xapian::DatabaseCorruptError &e) {
+        return fail(eb, KS_ECORRUPT, "database is corrupt: " + e.get_msg());
+    } catch (const Xapian::DatabaseNotFoundError &e) {
+        return fail(eb, KS_ENOTFOUND, "no database: " + e.get_msg());
+    } catch (const Xapian::DatabaseOpeningError &e) {
+        return fail(eb, KS_ENOTFOUND, "cannot open database: " + e.get_msg());
+    } catch (const Xapian::DocNotFoundError &e) {
+        return fail(eb, KS_ENOTFOUND, e.get_msg());
+    } catch (const Xapian::Error &e) {
+        return fail(eb, KS_EXAPIAN, e.get_type() + std::string(": ") + e.get_msg());
+    } catch (const std::bad_alloc &) {
+        return fail(eb, KS_ENOMEM, "out of memory");
+    } catch (const std::exception &e) {
+        return fail(eb, KS_EXAPIAN, e.what());
+    } catch (...) {
+        return fail(eb, KS_EXAPIAN, "unknown exception");
+    }
+}
+
+char *dup_bytes(const std::string &s)
+{
+    char *p = static_cast<char *>(std::malloc(s.size() + 1));
+    if (p) {
+        std::memcpy(p, s.data(), s.size());
+        p[s.size()] = '\0';
+    }
+    return p;
+}
+
+Xapian::Document make_doc(const ks_xdoc *d)
+{
+    Xapian::Document doc;
+    for (size_t i = 0; i < d->n; i++) {
+        const ks_xposting &p = d->p[i];
+        std::string t(p.term, p.len);
+        if (p.pos == KS_XDB_NOPOS)
+            doc.add_term(t, p.wdf);
+        else
+            doc.add_posting(t, p.pos, p.wdf);
+    }
+    doc.add_boolean_term(std::string(d->idterm, d->idterm_len));
+    doc.set_data(std::string(d->data, d->data_len));
+    return doc;
+}
+
+}  // namespace
+
+#define KS_TRY try {
+#define KS_CATCH \
+    } catch (...) { return map_exception(eb); }
+
+extern "C" {
+
+int ks_xdb_open(const char *path, ks_xdb **out, ks_errbuf *eb)
+{
+    *out = nullptr;
+    KS_TRY
+    // Xapian::Database(path) also accepts a stub file; we want a directory.
+    std::unique_ptr<ks_xdb> h(new ks_xdb{ Xapian::Database(path, Xapian::DB_BACKEND_GLASS) });
+    *out = h.release();
+    return 0;
+    KS_CATCH
+}
+
+void ks_xdb_close(ks_xdb *db)
+{
+    try {
+        delete db;
+    } catch (...) {
+    }
+}
+
+int ks_xdb_stats_get(ks_xdb *db, ks_xdb_stats *o, ks_errbuf *eb)
+{
+    KS_TRY
+    o->doccount = db->db.get_doccount();
+    o->lastdocid = db->db.get_lastdocid();
+    o->avglength = db->db.get_avlength();
+    o->total_length = static_cast<uint64_t>(db->db.get_total_length());
+    o->revision = db->db.get_revision();
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_count_terms(ks_xdb *db, const char *prefix, uint64_t *out, ks_errbuf *eb)
+{
+    KS_TRY
+    uint64_t n = 0;
+    std::string pfx = prefix ? prefix : "";
+    for (Xapian::TermIterator t = db->db.allterms_begin(pfx); t != db->db.allterms_end(pfx); ++t)
+        n++;
+    *out = n;
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_get_metadata(ks_xdb *db, const char *key, char **val, ks_errbuf *eb)
+{
+    *val = nullptr;
+    KS_TRY
+    *val = dup_bytes(db->db.get_metadata(key));
+    return *val ? 0 : KS_ENOMEM;
+    KS_CATCH
+}
+
+int ks_xdb_get_by_idterm(ks_xdb *db, const char *idterm, size_t idterm_len, uint32_t *docid, char **data,
+                         size_t *len, ks_errbuf *eb)
+{
+    *data = nullptr;
+    KS_TRY
+    std::string t(idterm, idterm_len);
+    Xapian::PostingIterator p = db->db.postlist_begin(t);
+    if (p == db->db.postlist_end(t))
+        return ks_seterr(eb, KS_ENOTFOUND, "no document with that id");
+    *docid = *p;
+    std::string d = db->db.get_document(*p).get_data();
+    *data = dup_bytes(d);
+    if (!*data)
+        return KS_ENOMEM;
+    *len = d.size();
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks_errbuf *eb)
+{
+    KS_TRY
+    std::vector<uint32_t> pos;
+    for (Xapian::TermIterator t = db->db.termlist_begin(docid); t != db->db.termlist_end(docid); ++t) {
+        pos.clear();
+        for (Xapian::PositionIterator p = t.positionlist_begin(); p != t.positionlist_end(); ++p)
+            pos.push_back(*p);
+        std::string term = *t;
+        int rc = fn(ud, term.data(), term.size(), t.get_wdf(), pos.data(), pos.size());
+        if (rc)
+            return rc;
+    }
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_open(const char *path, int mode, ks_xdb_writer **out, ks_errbuf *eb)
+{
+    *out = nullptr;
+    KS_TRY
+    int action = mode == KS_XDB_CREATE ? Xapian::DB_CREATE : Xapian::DB_OPEN;
+    std::unique_ptr<ks_xdb_writer> w(
+        new ks_xdb_writer{ Xapian::WritableDatabase(path, action | Xapian::DB_BACKEND_GLASS), nullptr });
+    *out = w.release();
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_add(ks_xdb_writer *w, const ks_xdoc *doc, ks_errbuf *eb)
+{
+    KS_TRY
+    w->db.add_document(make_doc(doc));
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_replace(ks_xdb_writer *w, const ks_xdoc *doc, ks_errbuf *eb)
+{
+    KS_TRY
+    w->db.replace_document(std::string(doc->idterm, doc->idterm_len), make_doc(doc));
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_has_idterm(ks_xdb_writer *w, const char *idterm, size_t idterm_len, int *found, ks_errbuf *eb)
+{
+    KS_TRY
+    *found = w->db.term_exists(std::string(idterm, idterm_len)) ? 1 : 0;
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_delete(ks_xdb_writer *w, const char *idterm, size_t idterm_len, int *found, ks_errbuf *eb)
+{
+    KS_TRY
+    std::string t(idterm, idterm_len);
+    *found = w->db.term_exists(t) ? 1 : 0;
+    if (*found)
+        w->db.delete_document(t);
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_set_metadata(ks_xdb_writer *w, const char *key, const char *val, ks_errbuf *eb)
+{
+    KS_TRY
+    w->db.set_metadata(key, val);
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_commit(ks_xdb_writer *w, ks_errbuf *eb)
+{
+    KS_TRY
+    w->db.commit();
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_close(ks_xdb_writer *w, int commit, ks_errbuf *eb)
+{
+    int rc = 0;
+    try {
+        if (commit)
+            w->db.commit();
+        w->db.close();
+    } catch (...) {
+        rc = map_exception(eb);
+    }
+    try {
+        delete w;
+    } catch (...) {
+    }
+    return rc;
+}
+
+int ks_xdb_compact(const char *const *src, size_t n, const char *dst, ks_errbuf *eb)
+{
+    KS_TRY
+    Xapian::Database all;
+    for (size_t i = 0; i < n; i++)
+        all.add_database(Xapian::Database(src[i], Xapian::DB_BACKEND_GLASS));
+    all.compact(dst, Xapian::DBCOMPACT_MULTIPASS);
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_add_termgen(ks_xdb_writer *w, const char *idterm, size_t idterm_len, const char *title,
+                              size_t title_len, const char *body, size_t body_len, const char *data,
+                              size_t data_len, unsigned title_weight, ks_errbuf *eb)
+{
+    KS_TRY
+    if (!w->tg) {
+        w->tg.reset(new Xapian::TermGenerator());
+        w->tg->set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
+    }
+    Xapian::Document doc;
+    Xapian::TermGenerator &tg = *w->tg;
+    tg.set_document(doc);
+    std::string t(title, title_len);
+    tg.index_text(t, 1, "S");
+    tg.index_text(t, title_weight);
+    tg.increase_termpos(100);
+    tg.index_text(std::string(body, body_len));
+    doc.add_boolean_term(std::string(idterm, idterm_len));
+    doc.set_data(std::string(data, data_len));
+    w->db.add_document(doc);
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_termgen_text(const char *text, size_t len, uint64_t *nterms, ks_errbuf *eb)
+{
+    KS_TRY
+    static thread_local std::unique_ptr<Xapian::TermGenerator> tg;
+    if (!tg) {
+        tg.reset(new Xapian::TermGenerator());
+        tg->set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
+    }
+    Xapian::Document doc;
+    tg->set_document(doc);
+    tg->index_text(std::string(text, len));
+    *nterms = doc.termlist_count();
+    return 0;
+    KS_CATCH
+}
+
+}  // extern "C"
