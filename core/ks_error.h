@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum {
     KS_OK = 0,
     KS_ENOMEM = -1,      /* allocation failed */
@@ -37,4 +41,7 @@ const char *ks_strerror(int code);
 int ks_seterr(ks_errbuf *eb, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+#ifdef __cplusplus
+}
+#endif
 #endif

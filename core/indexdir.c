@@ -1,0 +1,192 @@
+/* Index directory layout, generations and atomic publication (ks_indexdir.h). */
+#include "ks_indexdir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ks_indexdir_xapian_path(const char *gen, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/xapian", gen);
+    return n < 0 || (size_t)n >= cap ? KS_ETOOBIG : 0;
+}
+
+int ks_indexdir_current(const char *index, char *gen, size_t cap, ks_errbuf *eb)
+{
+    char link[KS_INDEX_PATH_MAX], target[KS_INDEX_PATH_MAX];
+    struct stat st;
+    if (stat(index, &st) != 0)
+        return ks_seterr(eb, KS_ENOTFOUND, "index %s: %s", index, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return ks_seterr(eb, KS_ENOTFOUND, "index %s: not a directory", index);
+    snprintf(link, sizeof link, "%s/current", index);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n < 0)
+        return ks_seterr(eb, KS_ENOTFOUND, "%s holds no published index (no 'current' link): "
+                         "build one with kosearch-indexer build", index);
+    target[n] = '\0';
+    int m = target[0] == '/' ? snprintf(gen, cap, "%s", target)
+                             : snprintf(gen, cap, "%s/%s", index, target);
+    if (m < 0 || (size_t)m >= cap)
+        return ks_seterr(eb, KS_ETOOBIG, "index path too long");
+    if (stat(gen, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ks_seterr(eb, KS_ECORRUPT, "%s: 'current' points to missing %s", index, target);
+    return 0;
+}
+
+int ks_indexdir_lock(const char *index, int *fd, ks_errbuf *eb)
+{
+    char path[KS_INDEX_PATH_MAX];
+    if (mkdir(index, 0755) != 0 && errno != EEXIST)
+        return ks_seterr(eb, KS_EIO, "cannot create %s: %s", index, strerror(errno));
+    snprintf(path, sizeof path, "%s/.lock", index);
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0)
+        return ks_seterr(eb, KS_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        close(f);
+        return ks_seterr(eb, KS_ELOCKED, "%s is being written by another kosearch-indexer", index);
+    }
+    *fd = f;
+    return 0;
+}
+
+void ks_indexdir_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(p);
+    return 0;
+}
+
+void ks_indexdir_rmtree(const char *path)
+{
+    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static unsigned long long du_total;
+static int du_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)p;
+    (void)ftw;
+    if (flag == FTW_F)
+        du_total += (unsigned long long)sb->st_size;
+    return 0;
+}
+
+unsigned long long ks_indexdir_du(const char *path)
+{
+    du_total = 0; /* nftw has no user pointer; callers are single-threaded tools */
+    nftw(path, du_cb, 16, FTW_PHYS);
+    return du_total;
+}
+
+/* Parses "gen-NNNNNN" (optionally ".tmp"); returns N or -1. */
+static long gen_number(const char *name, int *is_tmp)
+{
+    if (strncmp(name, "gen-", 4) != 0)
+        return -1;
+    char *end;
+    long n = strtol(name + 4, &end, 10);
+    if (end == name + 4 || n < 0)
+        return -1;
+    *is_tmp = strcmp(end, ".tmp") == 0;
+    if (*end && !*is_tmp)
+        return -1;
+    return n;
+}
+
+int ks_indexdir_begin(const char *index, char *tmp, char *final, size_t cap, ks_errbuf *eb)
+{
+    DIR *d = opendir(index);
+    if (!d)
+        return ks_seterr(eb, KS_EIO, "cannot read %s: %s", index, strerror(errno));
+    long max = 0;
+    struct dirent *e;
+    char path[KS_INDEX_PATH_MAX];
+    while ((e = readdir(d))) {
+        int is_tmp = 0;
+        long n = gen_number(e->d_name, &is_tmp);
+        if (n < 0)
+            continue;
+        if (is_tmp) {
+            snprintf(path, sizeof path, "%s/%s", index, e->d_name);
+            ks_indexdir_rmtree(path); /* left by a killed build: never published */
+        }
+        if (n > max)
+            max = n;
+    }
+    closedir(d);
+    int a = snprintf(final, cap, "%s/gen-%06ld", index, max + 1);
+    int b = snprintf(tmp, cap, "%s/gen-%06ld.tmp", index, max + 1);
+    if (a < 0 || b < 0 || (size_t)a >= cap || (size_t)b >= cap)
+        return ks_seterr(eb, KS_ETOOBIG, "index path too long");
+    if (mkdir(tmp, 0755) != 0)
+        return ks_seterr(eb, KS_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+static void fsync_path(const char *p)
+{
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+int ks_indexdir_publish(const char *index, const char *tmp, const char *final, ks_errbuf *eb)
+{
+    char prev[KS_INDEX_PATH_MAX] = "", link[KS_INDEX_PATH_MAX], newlink[KS_INDEX_PATH_MAX];
+    ks_errbuf ignore;
+    if (ks_indexdir_current(index, prev, sizeof prev, &ignore) != 0)
+        prev[0] = '\0';
+    fsync_path(tmp);
+    if (rename(tmp, final) != 0)
+        return ks_seterr(eb, KS_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+    const char *base = strrchr(final, '/');
+    base = base ? base + 1 : final;
+    snprintf(link, sizeof link, "%s/current", index);
+    snprintf(newlink, sizeof newlink, "%s/current.new", index);
+    unlink(newlink);
+    if (symlink(base, newlink) != 0)
+        return ks_seterr(eb, KS_EIO, "cannot create %s: %s", newlink, strerror(errno));
+    if (rename(newlink, link) != 0)
+        return ks_seterr(eb, KS_EIO, "cannot publish %s: %s", link, strerror(errno));
+    fsync_path(index);
+
+    /* Keep the new generation and the one it replaced; remove the rest. */
+    const char *prev_base = strrchr(prev, '/');
+    prev_base = prev_base ? prev_base + 1 : prev;
+    DIR *d = opendir(index);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    char path[KS_INDEX_PATH_MAX];
+    while ((e = readdir(d))) {
+        int is_tmp = 0;
+        if (gen_number(e->d_name, &is_tmp) < 0 || is_tmp)
+            continue;
+        if (strcmp(e->d_name, base) == 0 || (prev[0] && strcmp(e->d_name, prev_base) == 0))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", index, e->d_name);
+        ks_indexdir_rmtree(path);
+    }
+    closedir(d);
+    return 0;
+}

@@ -1,0 +1,557 @@
+/* kosearch-indexer: build, add to, delete from and describe a kosearch index.
+ * Subcommands are a name->function table; each parses its own options. The
+ * work itself lives in pipeline.c, records.c and core/. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ks_analyze.h"
+#include "ks_document.h"
+#include "ks_indexdir.h"
+#include "ks_xdb.h"
+#include "pipeline.h"
+#include "records.h"
+
+#define EXIT_BAD_RECORDS 1 /* the index was written, but some records were skipped */
+#define EXIT_FAILURE_ 2    /* nothing was changed */
+
+static const char *prog = "kosearch-indexer";
+
+static void usage_main(FILE *f)
+{
+    fprintf(f,
+            "Usage: %s COMMAND [OPTIONS]\n"
+            "Builds and maintains a kosearch index (a Xapian database plus metadata).\n\n"
+            "Commands:\n"
+            "  build   --input PATH... -o INDEX   build a new index (replaces the old one atomically)\n"
+            "  add     --input PATH... -o INDEX   insert or replace documents by id\n"
+            "  delete  --id ID... -o INDEX        delete documents by id\n"
+            "  info    INDEX                      describe an index\n"
+            "  analyze [--query] TEXT             show the terms the analyzer makes of TEXT\n\n"
+            "Run '%s COMMAND --help' for a command's options.\n",
+            prog, prog);
+}
+
+static void usage_build(FILE *f, const char *cmd)
+{
+    fprintf(f,
+            "Usage: %s %s --input PATH [--input PATH...] -o INDEX [OPTIONS]\n\n"
+            "Input:\n"
+            "  -i, --input PATH     a JSON Lines file (.gz read too; '-' is stdin) or, with\n"
+            "                       --format text, a folder of UTF-8 text files (repeatable;\n"
+            "                       extra arguments are inputs too)\n"
+            "  -f, --format FMT     jsonl (default): one object per line with \"id\" (required,\n"
+            "                       unique), \"title\", \"body\", \"url\", \"date\" (ISO 8601), \"tags\"\n"
+            "                       text: path = id, first line = title, rest = body\n"
+            "  -o, --output INDEX   the index directory\n\n"
+            "Options:\n"
+            "  -j, --threads N      analysis threads (default: number of cores)\n"
+            "      --batch N        commit every N documents per thread (default 10000)\n"
+            "      --strict         stop at the first bad record and change nothing\n"
+            "  -q, --quiet          no progress, no per-record messages\n"
+            "  -h, --help           this help\n\n"
+            "Bad records (malformed JSON, missing id, wrong field types, invalid UTF-8,\n"
+            "duplicate ids) are reported with file and line, skipped and counted.\n"
+            "Exit status: 0 ok; 1 index written but some records were bad; 2 failure\n"
+            "(the previous index is untouched).\n",
+            prog, cmd);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void iso_now(char *buf, size_t cap)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *analyzer_settings(void)
+{
+    static char buf[256];
+    ks_analyzer_opts o = ks_analyzer_default_opts();
+    snprintf(buf, sizeof buf,
+             "nfkc_casefold; cjk bigrams+unigrams=%s; join_bigrams=%s; latin words (max %d bytes); "
+             "title_weight=%d",
+             o.unigrams == KS_UNIGRAMS_ALL ? "all" : o.unigrams == KS_UNIGRAMS_TAIL ? "tail" : "none",
+             o.join_bigrams ? "on" : "off", KS_MAX_WORD_BYTES, KS_TITLE_WEIGHT);
+    return buf;
+}
+
+typedef struct build_args {
+    const char **inputs;
+    size_t ninputs;
+    const char *index;
+    int format, threads, strict, quiet;
+    unsigned long batch;
+} build_args;
+
+static int parse_build_args(int argc, char **argv, const char *cmd, build_args *a)
+{
+    static const struct option lo[] = {
+        { "input", required_argument, 0, 'i' }, { "format", required_argument, 0, 'f' },
+        { "output", required_argument, 0, 'o' }, { "threads", required_argument, 0, 'j' },
+        { "batch", required_argument, 0, 'b' }, { "strict", no_argument, 0, 's' },
+        { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    memset(a, 0, sizeof *a);
+    a->inputs = calloc((size_t)argc + 1, sizeof *a->inputs);
+    a->batch = 10000;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    a->threads = nc > 0 ? (int)nc : 1;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "i:f:o:j:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'i': a->inputs[a->ninputs++] = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "jsonl") == 0)
+                a->format = KS_FMT_JSONL;
+            else if (strcmp(optarg, "text") == 0)
+                a->format = KS_FMT_TEXT;
+            else {
+                fprintf(stderr, "%s %s: unknown --format '%s' (jsonl or text)\n", prog, cmd, optarg);
+                return 2;
+            }
+            break;
+        case 'o': a->index = optarg; break;
+        case 'j':
+            a->threads = (int)strtol(optarg, &end, 10);
+            if (*end || a->threads < 1 || a->threads > 256) {
+                fprintf(stderr, "%s %s: --threads wants a number from 1 to 256\n", prog, cmd);
+                return 2;
+            }
+            break;
+        case 'b':
+            a->batch = strtoul(optarg, &end, 10);
+            if (*end || a->batch < 1) {
+                fprintf(stderr, "%s %s: --batch wants a positive number\n", prog, cmd);
+                return 2;
+            }
+            break;
+        case 's': a->strict = 1; break;
+        case 'q': a->quiet = 1; break;
+        case 'h': usage_build(stdout, cmd); return 1;
+        default: usage_build(stderr, cmd); return 2;
+        }
+    }
+    while (optind < argc)
+        a->inputs[a->ninputs++] = argv[optind++];
+    if (!a->ninputs || !a->index) {
+        fprintf(stderr, "%s %s: need --input and -o INDEX (see --help)\n", prog, cmd);
+        return 2;
+    }
+    return 0;
+}
+
+static void summary(const char *what, const ks_pipeline_stats *st, double total_s, const char *index)
+{
+    fprintf(stderr,
+            "%s: %llu documents indexed, %llu bad records skipped, %llu invalid UTF-8 sequences replaced\n"
+            "  %.2f s (%.2f s reading+analysis+writing): %.0f docs/s, %.2f MB/s of input -> %s\n",
+            what, (unsigned long long)st->docs, (unsigned long long)st->bad,
+            (unsigned long long)st->invalid_utf8, total_s, st->seconds,
+            total_s > 0 ? (double)st->docs / total_s : 0.0, total_s > 0 ? (double)st->bytes / total_s / 1e6 : 0.0,
+            index);
+}
+
+static int set_meta(const char *xapian_path, int built, const ks_pipeline_stats *st, ks_errbuf *eb)
+{
+    ks_xdb_writer *w;
+    int rc = ks_xdb_writer_open(xapian_path, KS_XDB_OPEN, &w, eb);
+    if (rc)
+        return rc;
+    char ts[32];
+    iso_now(ts, sizeof ts);
+    (void)st;
+    rc = ks_xdb_writer_set_metadata(w, "kosearch.format", "1", eb);
+    if (!rc)
+        rc = ks_xdb_writer_set_metadata(w, "kosearch.analyzer", analyzer_settings(), eb);
+    if (!rc)
+        rc = ks_xdb_writer_set_metadata(w, built ? "kosearch.built_at" : "kosearch.updated_at", ts, eb);
+    if (!rc && built)
+        rc = ks_xdb_writer_set_metadata(w, "kosearch.updated_at", ts, eb);
+    int rc2 = ks_xdb_writer_close(w, rc == 0, eb);
+    return rc ? rc : rc2;
+}
+
+static int cmd_build(int argc, char **argv)
+{
+    build_args a;
+    int prc = parse_build_args(argc, argv, "build", &a);
+    if (prc)
+        return prc == 1 ? 0 : EXIT_FAILURE_;
+    double t0 = now();
+    ks_errbuf eb = { "" };
+    int lock = -1, rc;
+    ks_reader *rd = NULL;
+    char tmp[KS_INDEX_PATH_MAX], fin[KS_INDEX_PATH_MAX], path[KS_INDEX_PATH_MAX + 32];
+    ks_xdb_writer **w = calloc((size_t)a.threads, sizeof *w);
+    const char **shards = calloc((size_t)a.threads, sizeof *shards);
+    char (*shard_paths)[KS_INDEX_PATH_MAX + 32] = calloc((size_t)a.threads, sizeof *shard_paths);
+    ks_pipeline_stats st;
+    memset(&st, 0, sizeof st);
+    tmp[0] = 0;
+    if (!w || !shards || !shard_paths) {
+        fprintf(stderr, "%s build: out of memory\n", prog);
+        return EXIT_FAILURE_;
+    }
+    if ((rc = ks_reader_open(a.inputs, a.ninputs, a.format, &rd, &eb)) ||
+        (rc = ks_indexdir_lock(a.index, &lock, &eb)) ||
+        (rc = ks_indexdir_begin(a.index, tmp, fin, sizeof tmp, &eb)))
+        goto fail;
+    for (int i = 0; i < a.threads; i++) {
+        snprintf(shard_paths[i], sizeof shard_paths[i], "%s/shard-%d", tmp, i);
+        shards[i] = shard_paths[i];
+        if ((rc = ks_xdb_writer_open(shard_paths[i], KS_XDB_CREATE, &w[i], &eb)))
+            goto fail;
+    }
+    ks_pipeline_opts po = { a.threads, w, 0, 1, a.batch, a.strict, !a.quiet && isatty(2), a.quiet };
+    rc = ks_pipeline_run(rd, &po, &st, &eb);
+    for (int i = 0; i < a.threads; i++) {
+        ks_errbuf ceb;
+        int crc = ks_xdb_writer_close(w[i], rc == 0, &ceb);
+        w[i] = NULL;
+        if (crc && !rc) {
+            rc = crc;
+            eb = ceb;
+        }
+    }
+    if (rc)
+        goto fail;
+    if (!a.quiet && isatty(2))
+        fprintf(stderr, "merging %d shard(s)...", a.threads);
+    snprintf(path, sizeof path, "%s/xapian", tmp);
+    if ((rc = ks_xdb_compact(shards, (size_t)a.threads, path, &eb)))
+        goto fail;
+    if (!a.quiet && isatty(2))
+        fputs("\r\033[K", stderr);
+    for (int i = 0; i < a.threads; i++)
+        ks_indexdir_rmtree(shard_paths[i]);
+    if ((rc = set_meta(path, 1, &st, &eb)) || (rc = ks_indexdir_publish(a.index, tmp, fin, &eb)))
+        goto fail;
+    ks_indexdir_unlock(lock);
+    ks_reader_close(rd);
+    if (!a.quiet)
+        summary("build", &st, now() - t0, fin);
+    free(w);
+    free(shards);
+    free(shard_paths);
+    free(a.inputs);
+    return st.bad ? EXIT_BAD_RECORDS : 0;
+fail:
+    for (int i = 0; i < a.threads; i++)
+        if (w[i]) {
+            ks_errbuf ignore;
+            ks_xdb_writer_close(w[i], 0, &ignore);
+        }
+    if (tmp[0])
+        ks_indexdir_rmtree(tmp);
+    ks_indexdir_unlock(lock);
+    ks_reader_close(rd);
+    fprintf(stderr, "%s build: %s%s\n", prog, eb.msg[0] ? eb.msg : ks_strerror(rc),
+            tmp[0] ? " (the previous index, if any, is unchanged)" : "");
+    free(w);
+    free(shards);
+    free(shard_paths);
+    free(a.inputs);
+    return EXIT_FAILURE_;
+}
+
+/* Opens the live generation's Xapian database for writing (add, delete). */
+static int open_live(const char *index, int *lock, ks_xdb_writer **w, char *xpath, size_t cap, ks_errbuf *eb)
+{
+    char gen[KS_INDEX_PATH_MAX];
+    int rc = ks_indexdir_current(index, gen, sizeof gen, eb);
+    if (!rc)
+        rc = ks_indexdir_lock(index, lock, eb);
+    if (!rc)
+        rc = ks_indexdir_xapian_path(gen, xpath, cap);
+    if (!rc)
+        rc = ks_xdb_writer_open(xpath, KS_XDB_OPEN, w, eb);
+    return rc;
+}
+
+static int cmd_add(int argc, char **argv)
+{
+    build_args a;
+    int prc = parse_build_args(argc, argv, "add", &a);
+    if (prc)
+        return prc == 1 ? 0 : EXIT_FAILURE_;
+    double t0 = now();
+    ks_errbuf eb = { "" };
+    int lock = -1, rc;
+    ks_reader *rd = NULL;
+    ks_xdb_writer *w = NULL;
+    char xpath[KS_INDEX_PATH_MAX];
+    ks_pipeline_stats st;
+    memset(&st, 0, sizeof st);
+    if ((rc = ks_reader_open(a.inputs, a.ninputs, a.format, &rd, &eb)) ||
+        (rc = open_live(a.index, &lock, &w, xpath, sizeof xpath, &eb)))
+        goto out;
+    /* One Xapian writer per database: the live index gets one worker. With
+     * --strict nothing is committed before the whole input is known good. */
+    ks_pipeline_opts po = { 1, &w, 1, 0, a.strict ? (unsigned long)-1 : a.batch, a.strict,
+                            !a.quiet && isatty(2), a.quiet };
+    rc = ks_pipeline_run(rd, &po, &st, &eb);
+    {
+        ks_errbuf ceb;
+        int crc = ks_xdb_writer_close(w, rc == 0, &ceb);
+        w = NULL;
+        if (crc && !rc) {
+            rc = crc;
+            eb = ceb;
+        }
+    }
+    if (!rc)
+        rc = set_meta(xpath, 0, &st, &eb);
+out:
+    if (w) {
+        ks_errbuf ignore;
+        ks_xdb_writer_close(w, 0, &ignore);
+    }
+    ks_indexdir_unlock(lock);
+    ks_reader_close(rd);
+    free(a.inputs);
+    if (rc) {
+        fprintf(stderr, "%s add: %s (no change was committed)\n", prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
+        return EXIT_FAILURE_;
+    }
+    if (!a.quiet)
+        summary("add", &st, now() - t0, a.index);
+    return st.bad ? EXIT_BAD_RECORDS : 0;
+}
+
+static int cmd_delete(int argc, char **argv)
+{
+    static const struct option lo[] = { { "id", required_argument, 0, 'd' },
+                                         { "output", required_argument, 0, 'o' },
+                                         { "quiet", no_argument, 0, 'q' },
+                                         { "help", no_argument, 0, 'h' },
+                                         { 0, 0, 0, 0 } };
+    const char **ids = calloc((size_t)argc + 1, sizeof *ids);
+    size_t nid = 0;
+    const char *index = NULL;
+    int c, quiet = 0;
+    while ((c = getopt_long(argc, argv, "d:o:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'd': ids[nid++] = optarg; break;
+        case 'o': index = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h':
+            printf("Usage: %s delete --id ID [--id ID...] -o INDEX\n"
+                   "Deletes documents by id. Exit status 1 if some id was not in the index\n"
+                   "(the others are still deleted), 2 on failure (nothing deleted).\n",
+                   prog);
+            free(ids);
+            return 0;
+        default: free(ids); return EXIT_FAILURE_;
+        }
+    }
+    while (optind < argc)
+        ids[nid++] = argv[optind++];
+    if (!nid || !index) {
+        fprintf(stderr, "%s delete: need --id ID and -o INDEX (see --help)\n", prog);
+        free(ids);
+        return EXIT_FAILURE_;
+    }
+    ks_errbuf eb = { "" };
+    int lock = -1, rc;
+    ks_xdb_writer *w = NULL;
+    char xpath[KS_INDEX_PATH_MAX], term[KS_MAX_ID_BYTES + 8];
+    size_t deleted = 0, missing = 0;
+    if ((rc = open_live(index, &lock, &w, xpath, sizeof xpath, &eb)))
+        goto out;
+    for (size_t i = 0; i < nid && !rc; i++) {
+        int tl = ks_idterm(ids[i], strlen(ids[i]), term, sizeof term), found = 0;
+        if (tl < 0) {
+            fprintf(stderr, "%s delete: id too long: %.40s...\n", prog, ids[i]);
+            missing++;
+            continue;
+        }
+        rc = ks_xdb_writer_delete(w, term, (size_t)tl, &found, &eb);
+        if (!rc && !found) {
+            fprintf(stderr, "%s delete: no document with id '%s'\n", prog, ids[i]);
+            missing++;
+        } else if (!rc) {
+            deleted++;
+        }
+    }
+    {
+        ks_errbuf ceb;
+        int crc = ks_xdb_writer_close(w, rc == 0, &ceb);
+        w = NULL;
+        if (crc && !rc) {
+            rc = crc;
+            eb = ceb;
+        }
+    }
+    if (!rc)
+        rc = set_meta(xpath, 0, NULL, &eb);
+out:
+    if (w) {
+        ks_errbuf ignore;
+        ks_xdb_writer_close(w, 0, &ignore);
+    }
+    ks_indexdir_unlock(lock);
+    free(ids);
+    if (rc) {
+        fprintf(stderr, "%s delete: %s (nothing deleted)\n", prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
+        return EXIT_FAILURE_;
+    }
+    if (!quiet)
+        fprintf(stderr, "delete: %zu deleted, %zu not found\n", deleted, missing);
+    return missing ? 1 : 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    int json = 0;
+    const char *index = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("Usage: %s info [--json] INDEX\nDescribes the index: documents, distinct terms, "
+                   "average length, size on disk, analyzer settings, build time.\n", prog);
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else
+            index = argv[i];
+    }
+    if (!index) {
+        fprintf(stderr, "%s info: which INDEX? (see --help)\n", prog);
+        return EXIT_FAILURE_;
+    }
+    ks_errbuf eb = { "" };
+    char gen[KS_INDEX_PATH_MAX], xpath[KS_INDEX_PATH_MAX];
+    ks_xdb *db = NULL;
+    ks_xdb_stats s;
+    uint64_t terms = 0;
+    char *an = NULL, *built = NULL, *updated = NULL;
+    int rc = ks_indexdir_current(index, gen, sizeof gen, &eb);
+    if (!rc)
+        rc = ks_indexdir_xapian_path(gen, xpath, sizeof xpath);
+    if (!rc)
+        rc = ks_xdb_open(xpath, &db, &eb);
+    if (!rc)
+        rc = ks_xdb_stats_get(db, &s, &eb);
+    if (!rc)
+        rc = ks_xdb_count_terms(db, NULL, &terms, &eb);
+    if (!rc)
+        rc = ks_xdb_get_metadata(db, "kosearch.analyzer", &an, &eb);
+    if (!rc)
+        rc = ks_xdb_get_metadata(db, "kosearch.built_at", &built, &eb);
+    if (!rc)
+        rc = ks_xdb_get_metadata(db, "kosearch.updated_at", &updated, &eb);
+    if (rc) {
+        fprintf(stderr, "%s info: %s\n", prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
+        ks_xdb_close(db);
+        return EXIT_FAILURE_;
+    }
+    unsigned long long size = ks_indexdir_du(xpath);
+    if (json) {
+        json_t *o = json_pack("{s:s,s:I,s:I,s:f,s:I,s:I,s:s,s:s,s:s}", "generation", gen, "documents",
+                              (json_int_t)s.doccount, "terms", (json_int_t)terms, "average_length", s.avglength,
+                              "xapian_bytes", (json_int_t)size, "revision", (json_int_t)s.revision, "analyzer", an,
+                              "built_at", built, "updated_at", updated);
+        char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(out);
+        free(out);
+        json_decref(o);
+    } else {
+        printf("index:          %s\n", gen);
+        printf("documents:      %llu\n", (unsigned long long)s.doccount);
+        printf("distinct terms: %llu\n", (unsigned long long)terms);
+        printf("average length: %.1f terms\n", s.avglength);
+        printf("xapian size:    %llu bytes (%.1f MiB)\n", size, (double)size / 1048576.0);
+        printf("revision:       %llu\n", (unsigned long long)s.revision);
+        printf("analyzer:       %s\n", an);
+        printf("built at:       %s\n", built);
+        printf("updated at:     %s\n", updated);
+    }
+    free(an);
+    free(built);
+    free(updated);
+    ks_xdb_close(db);
+    return 0;
+}
+
+static int cmd_analyze(int argc, char **argv)
+{
+    ks_analyzer_opts o = ks_analyzer_default_opts();
+    const char *text = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--query") == 0)
+            o.query = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("Usage: %s analyze [--query] TEXT\nPrints one line per term: term, kind, position, "
+                   "byte range in TEXT.\n--query analyses TEXT as a query word would be.\n", prog);
+            return 0;
+        } else
+            text = argv[i];
+    }
+    if (!text) {
+        fprintf(stderr, "%s analyze: which TEXT? (see --help)\n", prog);
+        return EXIT_FAILURE_;
+    }
+    static const char *kinds[] = { "word", "unigram", "bigram", "join" };
+    ks_analyzer *a;
+    ks_errbuf eb;
+    ks_terms t;
+    memset(&t, 0, sizeof t);
+    if (ks_analyzer_new(&o, &a, &eb) || ks_analyze(a, text, strlen(text), 0, &t)) {
+        fprintf(stderr, "%s analyze: failed\n", prog);
+        return EXIT_FAILURE_;
+    }
+    for (size_t i = 0; i < t.n; i++)
+        printf("%.*s\t%s\t%u\t%u-%u\n", (int)t.a[i].len, ks_term_text(&t, i), kinds[t.a[i].kind], t.a[i].pos,
+               t.a[i].start, t.a[i].end);
+    if (t.n_invalid)
+        fprintf(stderr, "%zu invalid UTF-8 sequence(s) replaced\n", t.n_invalid);
+    ks_terms_free(&t);
+    ks_analyzer_free(a);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+} commands[] = {
+    { "build", cmd_build }, { "add", cmd_add }, { "delete", cmd_delete },
+    { "info", cmd_info },   { "analyze", cmd_analyze },
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_main(stderr);
+        return EXIT_FAILURE_;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage_main(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("kosearch-indexer " PACKAGE_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
+    usage_main(stderr);
+    return EXIT_FAILURE_;
+}
