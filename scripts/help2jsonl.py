@@ -113,7 +113,11 @@ class HelpPageParser(HTMLParser):
 
         skip = (parent.skip
                 or tag in SKIP_TAGS
-                or "hidden" in attrd
+                # LibreOffice marks every alternative of a platform switch
+                # hidden and lets a script show one; the one whose id starts
+                # with "default" is what a reader sees, so it is kept.
+                or ("hidden" in attrd
+                    and not attrd.get("id", "").startswith("default"))
                 or attrd.get("id") in SKIP_IDS
                 or any(c in SKIP_CLASSES for c in classes))
 
