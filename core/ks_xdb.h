@@ -95,12 +95,15 @@ int ks_xdb_writer_replace(ks_xdb_writer *w, const ks_xdoc *doc, ks_errbuf *eb);
 int ks_xdb_writer_delete(ks_xdb_writer *w, const char *idterm, size_t idterm_len, int *found /* OUT */,
                          ks_errbuf *eb);
 int ks_xdb_writer_set_metadata(ks_xdb_writer *w, const char *key, const char *val, ks_errbuf *eb);
-/* Makes everything written so far durable (an atomic Xapian commit). */
+/* Makes everything written so far durable (an atomic Xapian commit).
+ * Nothing is committed except by this call or ks_xdb_writer_close(w, 1):
+ * changes accumulate in memory in between. */
 int ks_xdb_writer_commit(ks_xdb_writer *w, ks_errbuf *eb);
 /* Does the database already hold idterm? (uncommitted changes included) */
 int ks_xdb_writer_has_idterm(ks_xdb_writer *w, const char *idterm, size_t idterm_len, int *found /* OUT */,
                              ks_errbuf *eb);
-/* Commits if commit is non-zero, then closes and frees w (also on error). */
+/* Commits if commit is non-zero (else discards everything since the last
+ * commit), then closes and frees w (also on error). */
 int ks_xdb_writer_close(ks_xdb_writer *w, int commit, ks_errbuf *eb);
 
 /* Merges the databases at src[0..n) into a new compacted database at dst,

@@ -183,6 +183,9 @@ int ks_xdb_writer_open(const char *path, int mode, ks_xdb_writer **out, ks_errbu
     int action = mode == KS_XDB_CREATE ? Xapian::DB_CREATE : Xapian::DB_OPEN;
     std::unique_ptr<ks_xdb_writer> w(
         new ks_xdb_writer{ Xapian::WritableDatabase(path, action | Xapian::DB_BACKEND_GLASS), nullptr });
+    // Always inside a transaction: Xapian otherwise commits on its own (at its
+    // flush threshold and on close), and "close without commit" must discard.
+    w->db.begin_transaction(true);
     *out = w.release();
     return 0;
     KS_CATCH
@@ -234,7 +237,8 @@ int ks_xdb_writer_set_metadata(ks_xdb_writer *w, const char *key, const char *va
 int ks_xdb_writer_commit(ks_xdb_writer *w, ks_errbuf *eb)
 {
     KS_TRY
-    w->db.commit();
+    w->db.commit_transaction();
+    w->db.begin_transaction(true);
     return 0;
     KS_CATCH
 }
@@ -244,7 +248,9 @@ int ks_xdb_writer_close(ks_xdb_writer *w, int commit, ks_errbuf *eb)
     int rc = 0;
     try {
         if (commit)
-            w->db.commit();
+            w->db.commit_transaction();
+        else
+            w->db.cancel_transaction();
         w->db.close();
     } catch (...) {
         rc = map_exception(eb);

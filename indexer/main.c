@@ -34,6 +34,7 @@ static void usage_main(FILE *f)
             "  add     --input PATH... -o INDEX   insert or replace documents by id\n"
             "  delete  --id ID... -o INDEX        delete documents by id\n"
             "  info    INDEX                      describe an index\n"
+            "  get     INDEX ID                   print a stored document\n"
             "  analyze [--query] TEXT             show the terms the analyzer makes of TEXT\n\n"
             "Run '%s COMMAND --help' for a command's options.\n",
             prog, prog);
@@ -53,7 +54,8 @@ static void usage_build(FILE *f, const char *cmd)
             "  -o, --output INDEX   the index directory\n\n"
             "Options:\n"
             "  -j, --threads N      analysis threads (default: number of cores)\n"
-            "      --batch N        commit every N documents per thread (default 10000)\n"
+            "      --batch N        commit every N documents per thread (build default 10000;\n"
+            "                       add default: one commit at the end, all or nothing)\n"
             "      --strict         stop at the first bad record and change nothing\n"
             "  -q, --quiet          no progress, no per-record messages\n"
             "  -h, --help           this help\n\n"
@@ -97,6 +99,7 @@ typedef struct build_args {
     const char *index;
     int format, threads, strict, quiet;
     unsigned long batch;
+    int batch_set;
 } build_args;
 
 static int parse_build_args(int argc, char **argv, const char *cmd, build_args *a)
@@ -137,6 +140,7 @@ static int parse_build_args(int argc, char **argv, const char *cmd, build_args *
             break;
         case 'b':
             a->batch = strtoul(optarg, &end, 10);
+            a->batch_set = 1;
             if (*end || a->batch < 1) {
                 fprintf(stderr, "%s %s: --batch wants a positive number\n", prog, cmd);
                 return 2;
@@ -302,9 +306,10 @@ static int cmd_add(int argc, char **argv)
     if ((rc = ks_reader_open(a.inputs, a.ninputs, a.format, &rd, &eb)) ||
         (rc = open_live(a.index, &lock, &w, xpath, sizeof xpath, &eb)))
         goto out;
-    /* One Xapian writer per database: the live index gets one worker. With
-     * --strict nothing is committed before the whole input is known good. */
-    ks_pipeline_opts po = { 1, &w, 1, 0, a.strict ? (unsigned long)-1 : a.batch, a.strict,
+    /* One Xapian writer per database: the live index gets one worker. An
+     * add is one commit (all or nothing, even if killed) unless --batch asks
+     * for intermediate commits to bound memory. */
+    ks_pipeline_opts po = { 1, &w, 1, 0, a.batch_set ? a.batch : (unsigned long)-1, a.strict,
                             !a.quiet && isatty(2), a.quiet };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
     {
@@ -489,6 +494,42 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
+static int cmd_get(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "--help") == 0) {
+        fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+                "Usage: %s get INDEX ID\nPrints the stored fields of document ID as JSON.\n", prog);
+        return argc == 2 ? 0 : EXIT_FAILURE_;
+    }
+    ks_errbuf eb = { "" };
+    char gen[KS_INDEX_PATH_MAX], xpath[KS_INDEX_PATH_MAX], term[KS_MAX_ID_BYTES + 8];
+    ks_xdb *db = NULL;
+    char *data = NULL;
+    size_t len;
+    uint32_t docid;
+    int tl = ks_idterm(argv[2], strlen(argv[2]), term, sizeof term);
+    int rc = tl < 0 ? ks_seterr(&eb, KS_EINVAL, "id too long") : ks_indexdir_current(argv[1], gen, sizeof gen, &eb);
+    if (!rc)
+        rc = ks_indexdir_xapian_path(gen, xpath, sizeof xpath);
+    if (!rc)
+        rc = ks_xdb_open(xpath, &db, &eb);
+    if (!rc)
+        rc = ks_xdb_get_by_idterm(db, term, (size_t)tl, &docid, &data, &len, &eb);
+    ks_xdb_close(db);
+    if (rc == KS_ENOTFOUND && db) {
+        fprintf(stderr, "%s get: no document with id '%s'\n", prog, argv[2]);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "%s get: %s\n", prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
+        return EXIT_FAILURE_;
+    }
+    fwrite(data, 1, len, stdout);
+    putchar('\n');
+    free(data);
+    return 0;
+}
+
 static int cmd_analyze(int argc, char **argv)
 {
     ks_analyzer_opts o = ks_analyzer_default_opts();
@@ -531,7 +572,7 @@ static const struct {
     int (*fn)(int, char **);
 } commands[] = {
     { "build", cmd_build }, { "add", cmd_add }, { "delete", cmd_delete },
-    { "info", cmd_info },   { "analyze", cmd_analyze },
+    { "info", cmd_info },   { "get", cmd_get },         { "analyze", cmd_analyze },
 };
 
 int main(int argc, char **argv)
