@@ -183,6 +183,8 @@ static int decode(ks_analyzer *a, const char *s, size_t len, size_t *n16, size_t
 static int nrm_append(ks_analyzer *a, const UChar *src, size_t n, const uint32_t *st,
                       const uint32_t *en, uint32_t seg_start, uint32_t seg_end)
 {
+    if (n == 0)
+        return 0;
     if (grow3(&a->nrm, &a->nrm_start, &a->nrm_end, &a->nrm_cap, a->nrm_len + n))
         return KS_ENOMEM;
     memcpy(a->nrm + a->nrm_len, src, n * sizeof *src);
@@ -284,7 +286,8 @@ static int push_term(ks_terms *out, int kind, uint32_t pos, const run_char *char
     if (grow((void **)&out->text, &out->text_cap, out->text_len + plen + nc * 4, 1))
         return KS_ENOMEM;
     uint8_t *dst = (uint8_t *)out->text + out->text_len;
-    memcpy(dst, prefix, plen);
+    if (plen)
+        memcpy(dst, prefix, plen);
     int32_t w = (int32_t)plen;
     size_t used = 0;
     for (; used < nc; used++) {

@@ -1,0 +1,79 @@
+/* A query plan: the parsed query (ks_query.h) with every item run through
+ * the analyzer, as an engine-independent tree of TERM / PHRASE / AND / OR /
+ * AND_NOT nodes. The Xapian engine executes it (core/xdb.cc); the snippet
+ * builder uses its highlight items. Built per query, owned by the caller. */
+#ifndef KS_PLAN_H
+#define KS_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ks_analyze.h"
+#include "ks_error.h"
+#include "ks_query.h"
+
+enum ks_plan_op {
+    KS_PLAN_TERM = 0,   /* one term */
+    KS_PLAN_AND = 1,    /* all children */
+    KS_PLAN_OR = 2,     /* any child */
+    KS_PLAN_PHRASE = 3, /* children (terms or ORs of terms) in order within `window` positions */
+    KS_PLAN_AND_NOT = 4 /* first child and none of the second */
+};
+
+typedef struct ks_plan_node {
+    uint8_t op;          /* enum ks_plan_op */
+    uint32_t window;     /* PHRASE: span of the required positions (last - first + 1) */
+    uint32_t first;      /* children: plan->kids[first .. first + n) */
+    uint32_t n;          /* number of children */
+    uint32_t term_off;   /* TERM: bytes plan->text[term_off .. term_off + term_len) */
+    uint32_t term_len;
+} ks_plan_node;
+
+/* One term of a highlight item: a query word or phrase as positions. */
+typedef struct ks_hl_term {
+    uint32_t off, len;   /* unprefixed term bytes in plan->text */
+    uint32_t rel;        /* position relative to the item's first term */
+    uint8_t join_ok;     /* the document may hold it as a join bigram (spacing variant) */
+} ks_hl_term;
+
+typedef struct ks_hl_item {
+    uint32_t first, n;   /* terms plan->hl_terms[first .. first + n) */
+    uint8_t title_only;  /* from a title: item */
+} ks_hl_item;
+
+typedef struct ks_plan {
+    ks_plan_node *nodes;
+    size_t n_nodes, cap_nodes;
+    uint32_t *kids;
+    size_t n_kids, cap_kids;
+    char *text;
+    size_t text_len, cap_text;
+    uint32_t root;          /* index of the root node */
+    ks_hl_item *hl;         /* positive items, for highlighting */
+    size_t n_hl, cap_hl;
+    ks_hl_term *hl_terms;
+    size_t n_hl_terms, cap_hl_terms;
+    uint32_t n_terms;       /* TERM nodes (a measure of query cost) */
+} ks_plan;
+
+#define KS_PLAN_MAX_TERMS 256 /* TERM nodes in one plan; more is KS_ETOOBIG */
+
+/* Builds the plan of q using qa, an analyzer created with opts.query = 1.
+ * out must be zero-initialised (or freed) before. Returns 0, KS_EINVAL when
+ * no item yields a searchable term ("nothing to search for"), KS_ETOOBIG
+ * or KS_ENOMEM; eb holds a message fit for the user. */
+int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *out /* OUT */, ks_errbuf *eb);
+
+/* One-line rendering, e.g. AND(PHRASE/2(카카, 카오), OR(책, ...)); snprintf
+ * semantics (returns the full length). */
+int ks_plan_describe(const ks_plan *p, char *buf, size_t cap);
+
+void ks_plan_free(ks_plan *p);
+
+/* The node's term bytes (TERM nodes). */
+static inline const char *ks_plan_term(const ks_plan *p, const ks_plan_node *n)
+{
+    return p->text + n->term_off;
+}
+
+#endif
