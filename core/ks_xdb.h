@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ks_bm25.h"
 #include "ks_error.h"
+#include "ks_plan.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,6 +77,25 @@ int ks_xdb_get_by_idterm(ks_xdb *db, const char *idterm, size_t idterm_len, uint
 typedef int (*ks_xdb_term_fn)(void *ud, const char *term, size_t len, uint32_t wdf,
                               const uint32_t *pos, size_t npos);
 int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks_errbuf *eb);
+
+/* ---- searching -------------------------------------------------------- */
+
+/* Called for each hit in rank order with its stored data (borrowed). A
+ * non-zero return stops and is returned by ks_xdb_search. */
+typedef int (*ks_xdb_hit_fn)(void *ud, uint32_t docid, double score, const char *data, size_t len);
+
+/* Runs plan with Xapian's Enquire and BM25Weight(bm25) and reports hits
+ * offset .. offset+limit-1 (ties broken by ascending document number).
+ * *total is the number of matching documents: exact (*exact = 1) when
+ * Xapian's bounds meet, which they do once check_at_least >= the true count;
+ * otherwise Xapian's estimate (*exact = 0). */
+int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
+                  uint64_t check_at_least, uint64_t *total /* OUT */, int *exact /* OUT */, ks_xdb_hit_fn fn,
+                  void *ud, ks_errbuf *eb);
+
+/* Renders the Xapian query built from plan (Query::get_description()) into
+ * a malloc'd string (caller frees), for debugging and tests. */
+int ks_xdb_describe_plan(const ks_plan *plan, char **out /* OUT */, ks_errbuf *eb);
 
 /* ---- writing ---------------------------------------------------------- */
 

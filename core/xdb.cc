@@ -80,6 +80,28 @@ Xapian::Document make_doc(const ks_xdoc *d)
     return doc;
 }
 
+Xapian::Query plan_query(const ks_plan *p, uint32_t id)
+{
+    const ks_plan_node &n = p->nodes[id];
+    if (n.op == KS_PLAN_TERM)
+        return Xapian::Query(std::string(ks_plan_term(p, &n), n.term_len));
+    std::vector<Xapian::Query> kids;
+    kids.reserve(n.n);
+    for (uint32_t i = 0; i < n.n; i++)
+        kids.push_back(plan_query(p, p->kids[n.first + i]));
+    switch (n.op) {
+    case KS_PLAN_AND:
+        return Xapian::Query(Xapian::Query::OP_AND, kids.begin(), kids.end());
+    case KS_PLAN_OR:
+        return Xapian::Query(Xapian::Query::OP_OR, kids.begin(), kids.end());
+    case KS_PLAN_PHRASE:
+        return Xapian::Query(Xapian::Query::OP_PHRASE, kids.begin(), kids.end(), n.window);
+    case KS_PLAN_AND_NOT:
+        return Xapian::Query(Xapian::Query::OP_AND_NOT, kids[0], kids[1]);
+    }
+    throw Xapian::InvalidArgumentError("bad plan node");
+}
+
 }  // namespace
 
 #define KS_TRY try {
@@ -173,6 +195,36 @@ int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks
             return rc;
     }
     return 0;
+    KS_CATCH
+}
+
+int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
+                  uint64_t check_at_least, uint64_t *total, int *exact, ks_xdb_hit_fn fn, void *ud, ks_errbuf *eb)
+{
+    KS_TRY
+    Xapian::Enquire enq(db->db);
+    enq.set_query(plan_query(plan, plan->root));
+    enq.set_weighting_scheme(Xapian::BM25Weight(bm25->k1, bm25->k2, bm25->k3, bm25->b, bm25->min_normlen));
+    Xapian::doccount cal = check_at_least > UINT32_MAX ? UINT32_MAX : static_cast<Xapian::doccount>(check_at_least);
+    Xapian::MSet m = enq.get_mset(offset, limit, cal);
+    *exact = m.get_matches_lower_bound() == m.get_matches_upper_bound();
+    *total = *exact ? m.get_matches_lower_bound() : m.get_matches_estimated();
+    for (Xapian::MSetIterator i = m.begin(); i != m.end(); ++i) {
+        std::string data = i.get_document().get_data();
+        int rc = fn(ud, *i, i.get_weight(), data.data(), data.size());
+        if (rc)
+            return rc;
+    }
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_describe_plan(const ks_plan *plan, char **out, ks_errbuf *eb)
+{
+    *out = nullptr;
+    KS_TRY
+    *out = dup_bytes(plan_query(plan, plan->root).get_description());
+    return *out ? 0 : KS_ENOMEM;
     KS_CATCH
 }
 

@@ -1,0 +1,79 @@
+/* The searcher: everything the daemon needs from an index, behind one
+ * handle per thread: parse + analyse + plan a query, rank it (Xapian's
+ * Enquire with BM25Weight), and build the page of hits with highlighted
+ * titles and snippets; count matches; fetch a stored document; describe the
+ * index. Not thread-safe: one searcher per worker thread. */
+#ifndef KS_SEARCH_H
+#define KS_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ks_bm25.h"
+#include "ks_error.h"
+
+typedef struct ks_search_opts {
+    uint32_t offset;            /* hits to skip */
+    uint32_t limit;             /* hits to return */
+    const char *hl_open;        /* highlight markers (default "[" and "]") */
+    const char *hl_close;
+    uint32_t snippet_chars;     /* snippet window in characters (default 160) */
+    ks_bm25 bm25;               /* ranking parameters (default Xapian's) */
+    uint64_t exact_count_limit; /* totals up to this are exact; beyond, estimated and flagged */
+} ks_search_opts;
+
+void ks_search_opts_default(ks_search_opts *o /* OUT */);
+
+typedef struct ks_hit {
+    uint32_t rank;        /* 1-based rank over the whole result list (offset + i + 1) */
+    double score;         /* BM25 score */
+    uint32_t docid;       /* Xapian document number */
+    char *id;             /* external id (malloc'd, NUL-terminated) */
+    char *title;          /* title with matches marked */
+    char *snippet;        /* body window with matches marked */
+} ks_hit;
+
+typedef struct ks_results {
+    uint64_t total;       /* matching documents */
+    int estimate;         /* 1 when total is an estimate */
+    ks_hit *hits;         /* n hits in rank order */
+    size_t n;
+    char *plan;           /* the analysed query, one line, for debugging (malloc'd) */
+} ks_results;
+
+void ks_results_free(ks_results *r);
+
+typedef struct ks_index_info {
+    uint64_t documents;      /* documents in the index */
+    uint64_t revision;       /* Xapian revision */
+    double avglength;        /* average document length (terms) */
+    char generation[4096];   /* the generation directory in use */
+    char built_at[40];       /* ISO 8601, from the index metadata */
+    char updated_at[40];
+} ks_index_info;
+
+typedef struct ks_searcher ks_searcher;
+
+/* Opens the current generation of the index directory `index`. 0,
+ * KS_ENOTFOUND (no index there), KS_ECORRUPT or KS_EXAPIAN with a message. */
+int ks_searcher_open(const char *index, ks_searcher **out /* OUT */, ks_errbuf *eb);
+void ks_searcher_close(ks_searcher *s);
+
+int ks_searcher_info(ks_searcher *s, ks_index_info *out /* OUT */, ks_errbuf *eb);
+
+/* Runs query q[0..len). Errors meant for the user: KS_EINVAL (bad query,
+ * nothing to search for), KS_EUTF8, KS_ETOOBIG (query over a limit); eb says
+ * what. Others (KS_EXAPIAN, KS_ENOMEM) are the server's. *out is filled on
+ * success only; free it with ks_results_free(). */
+int ks_search(ks_searcher *s, const char *q, size_t len, const ks_search_opts *o, ks_results *out /* OUT */,
+              ks_errbuf *eb);
+
+/* Exact number of documents matching q. Errors as ks_search. */
+int ks_search_count(ks_searcher *s, const char *q, size_t len, uint64_t *count /* OUT */, ks_errbuf *eb);
+
+/* Stored fields of document id as a JSON object (malloc'd, caller frees).
+ * KS_ENOTFOUND if there is no such document. */
+int ks_search_get(ks_searcher *s, const char *id, size_t len, char **json /* OUT */, size_t *json_len /* OUT */,
+                  ks_errbuf *eb);
+
+#endif

@@ -1,0 +1,232 @@
+/* The searcher (ks_search.h): query -> plan -> Xapian Enquire -> hits with
+ * highlighted titles and snippets built from the stored fields. */
+#include "ks_search.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ks_analyze.h"
+#include "ks_document.h"
+#include "ks_indexdir.h"
+#include "ks_plan.h"
+#include "ks_query.h"
+#include "ks_snippet.h"
+#include "ks_xdb.h"
+
+struct ks_searcher {
+    ks_xdb *db;
+    ks_analyzer *qa;          /* query mode */
+    ks_analyzer *da;          /* document mode, for snippets */
+    char generation[KS_INDEX_PATH_MAX];
+};
+
+void ks_search_opts_default(ks_search_opts *o)
+{
+    ks_bm25 d = KS_BM25_DEFAULTS;
+    o->offset = 0;
+    o->limit = 10;
+    o->hl_open = "[";
+    o->hl_close = "]";
+    o->snippet_chars = 160;
+    o->bm25 = d;
+    o->exact_count_limit = 100000;
+}
+
+int ks_searcher_open(const char *index, ks_searcher **out, ks_errbuf *eb)
+{
+    *out = NULL;
+    ks_searcher *s = calloc(1, sizeof *s);
+    if (!s)
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    char xp[KS_INDEX_PATH_MAX];
+    ks_analyzer_opts qo = ks_analyzer_default_opts();
+    qo.query = 1;
+    int rc = ks_indexdir_current(index, s->generation, sizeof s->generation, eb);
+    if (!rc)
+        rc = ks_indexdir_xapian_path(s->generation, xp, sizeof xp);
+    if (!rc)
+        rc = ks_xdb_open(xp, &s->db, eb);
+    if (!rc)
+        rc = ks_analyzer_new(&qo, &s->qa, eb);
+    if (!rc)
+        rc = ks_analyzer_new(NULL, &s->da, eb);
+    if (rc) {
+        ks_searcher_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void ks_searcher_close(ks_searcher *s)
+{
+    if (!s)
+        return;
+    ks_xdb_close(s->db);
+    ks_analyzer_free(s->qa);
+    ks_analyzer_free(s->da);
+    free(s);
+}
+
+static void meta(ks_searcher *s, const char *key, char *dst, size_t cap)
+{
+    char *v = NULL;
+    ks_errbuf ignore;
+    dst[0] = 0;
+    if (ks_xdb_get_metadata(s->db, key, &v, &ignore) == 0)
+        snprintf(dst, cap, "%s", v);
+    free(v);
+}
+
+int ks_searcher_info(ks_searcher *s, ks_index_info *o, ks_errbuf *eb)
+{
+    ks_xdb_stats st;
+    int rc = ks_xdb_stats_get(s->db, &st, eb);
+    if (rc)
+        return rc;
+    o->documents = st.doccount;
+    o->revision = st.revision;
+    o->avglength = st.avglength;
+    snprintf(o->generation, sizeof o->generation, "%s", s->generation);
+    meta(s, "kosearch.built_at", o->built_at, sizeof o->built_at);
+    meta(s, "kosearch.updated_at", o->updated_at, sizeof o->updated_at);
+    return 0;
+}
+
+static int make_plan(ks_searcher *s, const char *q, size_t len, ks_plan *plan, ks_errbuf *eb)
+{
+    ks_query *pq = NULL;
+    int rc = ks_query_parse(q, len, &pq, eb);
+    if (rc)
+        return rc;
+    rc = ks_plan_build(pq, s->qa, plan, eb);
+    ks_query_free(pq);
+    return rc;
+}
+
+typedef struct page {
+    ks_searcher *s;
+    const ks_plan *plan;
+    const ks_search_opts *o;
+    ks_results *r;
+    uint32_t next_rank;
+} page;
+
+static char *dup_n(const char *p, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, p, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static int on_hit(void *ud, uint32_t docid, double score, const char *data, size_t len)
+{
+    page *pg = ud;
+    ks_hit *h = &pg->r->hits[pg->r->n];
+    memset(h, 0, sizeof *h);
+    h->rank = pg->next_rank++;
+    h->score = score;
+    h->docid = docid;
+    json_t *o = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
+    const char *id = json_string_value(json_object_get(o, "id"));
+    json_t *tv = json_object_get(o, "title"), *bv = json_object_get(o, "body");
+    const char *title = json_is_string(tv) ? json_string_value(tv) : "";
+    const char *body = json_is_string(bv) ? json_string_value(bv) : "";
+    size_t tl = json_is_string(tv) ? json_string_length(tv) : 0, bl = json_is_string(bv) ? json_string_length(bv) : 0;
+    h->id = dup_n(id ? id : "", id ? strlen(id) : 0);
+    ks_snippet_opts so = { pg->o->hl_open, pg->o->hl_close, 0, 1 };
+    size_t ol, nm;
+    int rc = h->id ? ks_snippet_make(pg->s->da, pg->plan, title, tl, &so, &h->title, &ol, &nm) : KS_ENOMEM;
+    so.max_chars = pg->o->snippet_chars;
+    so.title = 0;
+    if (!rc)
+        rc = ks_snippet_make(pg->s->da, pg->plan, body, bl, &so, &h->snippet, &ol, &nm);
+    json_decref(o);
+    pg->r->n++; /* counted even on failure so ks_results_free() frees it */
+    return rc;
+}
+
+void ks_results_free(ks_results *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->hits[i].id);
+        free(r->hits[i].title);
+        free(r->hits[i].snippet);
+    }
+    free(r->hits);
+    free(r->plan);
+    memset(r, 0, sizeof *r);
+}
+
+int ks_search(ks_searcher *s, const char *q, size_t len, const ks_search_opts *o, ks_results *out, ks_errbuf *eb)
+{
+    memset(out, 0, sizeof *out);
+    ks_plan plan;
+    int rc = make_plan(s, q, len, &plan, eb);
+    if (rc)
+        return rc;
+    out->hits = calloc(o->limit ? o->limit : 1, sizeof *out->hits);
+    size_t dl = (size_t)ks_plan_describe(&plan, NULL, 0) + 1;
+    out->plan = malloc(dl);
+    if (!out->hits || !out->plan) {
+        ks_plan_free(&plan);
+        ks_results_free(out);
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    }
+    ks_plan_describe(&plan, out->plan, dl);
+    page pg = { s, &plan, o, out, o->offset + 1 };
+    uint64_t cal = o->exact_count_limit;
+    if (cal < (uint64_t)o->offset + o->limit)
+        cal = (uint64_t)o->offset + o->limit;
+    rc = ks_xdb_search(s->db, &plan, &o->bm25, o->offset, o->limit, cal, &out->total, &out->estimate, on_hit, &pg,
+                       eb);
+    out->estimate = !out->estimate;
+    ks_plan_free(&plan);
+    if (rc) {
+        ks_results_free(out);
+        if (rc == KS_ENOMEM)
+            ks_seterr(eb, rc, "out of memory");
+    }
+    return rc;
+}
+
+static int no_hit(void *ud, uint32_t docid, double score, const char *data, size_t len)
+{
+    (void)ud;
+    (void)docid;
+    (void)score;
+    (void)data;
+    (void)len;
+    return 0;
+}
+
+int ks_search_count(ks_searcher *s, const char *q, size_t len, uint64_t *count, ks_errbuf *eb)
+{
+    ks_plan plan;
+    int rc = make_plan(s, q, len, &plan, eb);
+    if (rc)
+        return rc;
+    ks_xdb_stats st;
+    ks_bm25 bm = KS_BM25_DEFAULTS;
+    int exact = 0;
+    rc = ks_xdb_stats_get(s->db, &st, eb);
+    if (!rc)
+        rc = ks_xdb_search(s->db, &plan, &bm, 0, 0, st.doccount, count, &exact, no_hit, NULL, eb);
+    ks_plan_free(&plan);
+    return rc;
+}
+
+int ks_search_get(ks_searcher *s, const char *id, size_t len, char **json, size_t *json_len, ks_errbuf *eb)
+{
+    char term[KS_MAX_ID_BYTES + 8];
+    int tl = ks_idterm(id, len, term, sizeof term);
+    if (tl < 0)
+        return ks_seterr(eb, KS_ENOTFOUND, "no document with that id (ids are at most %d bytes)", KS_MAX_ID_BYTES);
+    uint32_t docid;
+    return ks_xdb_get_by_idterm(s->db, term, (size_t)tl, &docid, json, json_len, eb);
+}

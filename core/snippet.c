@@ -1,0 +1,243 @@
+/* Snippet windows and highlight marks (ks_snippet.h). */
+#include "ks_snippet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/utf8.h>
+
+typedef struct span {
+    uint32_t start, end; /* byte range in the text */
+} span;
+
+static int cmp_span(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start ? 1 : (x->end < y->end ? -1 : x->end > y->end);
+}
+
+/* First index in t whose position is >= pos (terms are sorted by position). */
+static size_t lower_bound(const ks_terms *t, uint32_t pos)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t->a[mid].pos < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Finds the document term at pos equal to want (optionally in its join
+ * form); returns its index or -1. */
+static long term_at(const ks_terms *t, uint32_t pos, const char *want, size_t wl, int join_ok)
+{
+    size_t jl = strlen(KS_PREFIX_JOIN);
+    for (size_t i = lower_bound(t, pos); i < t->n && t->a[i].pos == pos; i++) {
+        const char *x = ks_term_text(t, i);
+        size_t xl = t->a[i].len;
+        if (xl == wl && memcmp(x, want, wl) == 0 && t->a[i].kind != KS_TERM_JOIN)
+            return (long)i;
+        if (join_ok && t->a[i].kind == KS_TERM_JOIN && xl == wl + jl && memcmp(x + jl, want, wl) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+static int find_spans(const ks_terms *t, const ks_plan *p, int title, span **out, size_t *n_out)
+{
+    size_t n = 0, cap = 16;
+    span *s = malloc(cap * sizeof *s);
+    if (!s)
+        return KS_ENOMEM;
+    for (size_t h = 0; h < p->n_hl; h++) {
+        const ks_hl_item *it = &p->hl[h];
+        if (it->title_only && !title)
+            continue;
+        const ks_hl_term *ht = &p->hl_terms[it->first];
+        const char *t0 = p->text + ht[0].off;
+        for (size_t i = 0; i < t->n; i++) {
+            /* candidate starts: the item's first term (or its join form) */
+            if (term_at(t, t->a[i].pos, t0, ht[0].len, ht[0].join_ok) != (long)i)
+                continue;
+            uint32_t p0 = t->a[i].pos, st = t->a[i].start, en = t->a[i].end;
+            int ok = 1;
+            for (uint32_t k = 1; k < it->n && ok; k++) {
+                long j = term_at(t, p0 + ht[k].rel, p->text + ht[k].off, ht[k].len, ht[k].join_ok);
+                if (j < 0)
+                    ok = 0;
+                else {
+                    st = t->a[j].start < st ? t->a[j].start : st;
+                    en = t->a[j].end > en ? t->a[j].end : en;
+                }
+            }
+            if (!ok)
+                continue;
+            if (n == cap) {
+                span *ns = realloc(s, (cap *= 2) * sizeof *s);
+                if (!ns) {
+                    free(s);
+                    return KS_ENOMEM;
+                }
+                s = ns;
+            }
+            s[n++] = (span){ st, en };
+        }
+    }
+    /* merge overlapping or touching spans */
+    qsort(s, n, sizeof *s, cmp_span);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && s[i].start <= s[m - 1].end) {
+            if (s[i].end > s[m - 1].end)
+                s[m - 1].end = s[i].end;
+        } else {
+            s[m++] = s[i];
+        }
+    }
+    *out = s;
+    *n_out = m;
+    return 0;
+}
+
+/* Byte offset after advancing `chars` characters from byte `from`. */
+static size_t fwd_chars(const char *text, size_t len, size_t from, size_t chars)
+{
+    int32_t i = (int32_t)from;
+    for (size_t c = 0; c < chars && (size_t)i < len; c++)
+        U8_FWD_1((const uint8_t *)text, i, (int32_t)len);
+    return (size_t)i;
+}
+
+/* Byte offset after moving back `chars` characters from byte `from`. */
+static size_t back_chars(const char *text, size_t from, size_t chars)
+{
+    int32_t i = (int32_t)from;
+    for (size_t c = 0; c < chars && i > 0; c++)
+        U8_BACK_1((const uint8_t *)text, 0, i);
+    return (size_t)i;
+}
+
+static size_t count_chars(const char *text, size_t from, size_t to)
+{
+    size_t c = 0;
+    int32_t i = (int32_t)from;
+    while ((size_t)i < to) {
+        U8_FWD_1((const uint8_t *)text, i, (int32_t)to);
+        c++;
+    }
+    return c;
+}
+
+int ks_snippet_make(ks_analyzer *an, const ks_plan *plan, const char *text, size_t len, const ks_snippet_opts *o,
+                    char **out, size_t *out_len, size_t *n_matches)
+{
+    *out = NULL;
+    ks_terms t;
+    memset(&t, 0, sizeof t);
+    span *s = NULL;
+    size_t ns = 0;
+    int rc = ks_analyze(an, text, len, 0, &t);
+    if (rc == KS_ETOOBIG) {
+        rc = 0; /* a huge text: no highlights, just its beginning */
+        t.n = 0;
+    }
+    if (!rc)
+        rc = find_spans(&t, plan, o->title, &s, &ns);
+    ks_terms_free(&t);
+    if (rc)
+        return rc;
+    *n_matches = ns;
+
+    /* Window: the max_chars-character stretch holding the most matches,
+     * starting a little before its first match for context. */
+    size_t ws = 0, we = len;
+    if (o->max_chars && count_chars(text, 0, len) > o->max_chars) {
+        /* character offsets of every span boundary, in one pass (spans are
+         * sorted and disjoint, so starts and ends interleave in order) */
+        size_t *cs = malloc((ns + 1) * 2 * sizeof *cs), *ce = cs ? cs + ns + 1 : NULL;
+        if (!cs) {
+            free(s);
+            return KS_ENOMEM;
+        }
+        size_t at = 0, chars = 0;
+        for (size_t i = 0; i < ns; i++) {
+            chars += count_chars(text, at, s[i].start);
+            cs[i] = chars;
+            chars += count_chars(text, s[i].start, s[i].end);
+            ce[i] = chars;
+            at = s[i].end;
+        }
+        size_t best = 0, best_i = 0;
+        for (size_t i = 0, j = 0; i < ns; i++) {
+            if (j < i)
+                j = i;
+            while (j < ns && ce[j] - cs[i] <= o->max_chars)
+                j++;
+            if (j - i > best) {
+                best = j - i;
+                best_i = i;
+            }
+        }
+        free(cs);
+        if (ns) {
+            size_t ctx = o->max_chars / 5;
+            ws = back_chars(text, s[best_i].start, ctx);
+            /* start at a word boundary when one is near */
+            for (size_t k = ws; k < s[best_i].start && k < ws + 24; k++)
+                if (text[k] == ' ' || text[k] == '\n') {
+                    ws = k + 1;
+                    break;
+                }
+        }
+        we = fwd_chars(text, len, ws, o->max_chars);
+        if (we == len)
+            ws = back_chars(text, len, o->max_chars);
+    }
+
+    size_t ol = strlen(o->open), cl = strlen(o->close);
+    size_t cap = (we - ws) + ns * (ol + cl) + 8;
+    char *b = malloc(cap), *w = b;
+    if (!b) {
+        free(s);
+        return KS_ENOMEM;
+    }
+    if (ws > 0) {
+        memcpy(w, "\xE2\x80\xA6", 3); /* … */
+        w += 3;
+    }
+    size_t k = 0;
+    while (k < ns && s[k].end <= ws)
+        k++;
+    int in = 0;
+    for (size_t i = ws; i < we; i++) {
+        if (!in && k < ns && i == (s[k].start > ws ? s[k].start : ws)) {
+            memcpy(w, o->open, ol);
+            w += ol;
+            in = 1;
+        }
+        char c = text[i];
+        *w++ = (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+        if (in && i + 1 == s[k].end) {
+            memcpy(w, o->close, cl);
+            w += cl;
+            in = 0;
+            k++;
+        }
+    }
+    if (in) {
+        memcpy(w, o->close, cl);
+        w += cl;
+    }
+    if (we < len) {
+        memcpy(w, "\xE2\x80\xA6", 3);
+        w += 3;
+    }
+    *w = 0;
+    *out = b;
+    *out_len = (size_t)(w - b);
+    free(s);
+    return 0;
+}
