@@ -1,0 +1,233 @@
+/* Connections: one bufferevent each, owned by one worker for life. Requests
+ * are LF-terminated lines; at most KSD_CMDS_PER_EVENT run per wake-up (the
+ * rest on the next loop turn), so one pipelining client cannot starve the
+ * others. A client that does not read its replies is paused (no reading)
+ * until its output drains, so its memory stays bounded. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "ksd.h"
+
+static void conn_free(ksd_conn *c)
+{
+    ksd_worker *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->more)
+        event_free(c->more);
+    bufferevent_free(c->bev);
+    free(c);
+    atomic_fetch_sub(&w->srv->nconns, 1);
+    if (w->draining && !w->conns)
+        event_base_loopbreak(w->base);
+}
+
+/* Stops reading; the connection is freed once its output has been sent.
+ * Returns 1 if c was freed right away (the caller must not touch it). */
+static int close_after_flush(ksd_conn *c)
+{
+    c->closing = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        conn_free(c);
+        return 1;
+    }
+    return 0;
+}
+
+/* Sends w->out to the client. */
+static void flush_reply(ksd_conn *c)
+{
+    ksd_worker *w = c->w;
+    if (w->out.len)
+        bufferevent_write(c->bev, w->out.data, w->out.len);
+    ksp_buf_reset(&w->out);
+}
+
+static void send_error(ksd_conn *c, ksp_errcode code, const char *msg)
+{
+    ksp_error err;
+    ksp_error_set(&err, code, 1, "%s", msg);
+    ksp_format_error(&c->w->out, c->mode, &err);
+    flush_reply(c);
+    atomic_fetch_add(&c->w->stats.errors, 1);
+}
+
+/* Runs up to `budget` complete request lines. Returns 1 if c was freed. */
+static int run_commands(ksd_conn *c, int budget)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t max_line = c->w->srv->cfg.max_line;
+    while (!c->closing) {
+        if (evbuffer_get_length(out) > KSD_OUT_HIGH) {
+            /* back-pressure: resume in write_cb once the client has read */
+            c->paused = 1;
+            bufferevent_disable(c->bev, EV_READ);
+            return 0;
+        }
+        struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+        if (eol.pos < 0) {
+            if (evbuffer_get_length(in) > max_line + 1) {
+                send_error(c, KSP_ERR_LINE_TOO_LONG, "request line longer than the limit; closing");
+                ksd_log("%s: line too long (over %zu bytes): closed", c->peer, max_line);
+                return close_after_flush(c);
+            }
+            return 0;
+        }
+        if (budget-- == 0) {
+            event_active(c->more, 0, 0); /* continue on the next loop turn */
+            return 0;
+        }
+        size_t n = (size_t)eol.pos;
+        if (n > max_line + 1) { /* +1: a CR before the LF does not count */
+            send_error(c, KSP_ERR_LINE_TOO_LONG, "request line longer than the limit; closing");
+            ksd_log("%s: line too long (%zu bytes): closed", c->peer, n);
+            return close_after_flush(c);
+        }
+        char *line = malloc(n + 1);
+        if (!line)
+            return close_after_flush(c);
+        evbuffer_remove(in, line, n);
+        evbuffer_drain(in, 1); /* the LF */
+        line[n] = 0;
+        int close = ksd_execute(c, line, n);
+        free(line);
+        flush_reply(c);
+        if (close)
+            return close_after_flush(c);
+    }
+    return 0;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    run_commands(arg, KSD_CMDS_PER_EVENT);
+}
+
+static void more_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ksd_conn *c = arg;
+    if (!c->paused && !c->closing)
+        run_commands(c, KSD_CMDS_PER_EVENT);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    ksd_conn *c = arg;
+    size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+    if (c->closing) {
+        if (left == 0)
+            conn_free(c);
+        return;
+    }
+    if (c->paused && left <= KSD_OUT_LOW) {
+        c->paused = 0;
+        bufferevent_enable(bev, EV_READ);
+        run_commands(c, KSD_CMDS_PER_EVENT);
+    }
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    ksd_conn *c = arg;
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !c->closing) {
+        /* The client has finished sending (e.g. `nc -N`): answer every
+         * complete request it sent, then close once the replies are out. */
+        if (run_commands(c, 1 << 30))
+            return;
+        if (!c->closing)
+            close_after_flush(c);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT)
+        ksd_log("%s: idle for %d s: closed", c->peer, c->w->srv->cfg.idle_timeout);
+    /* error, timeout, or EOF while closing: unsent replies go with the connection */
+    conn_free(c);
+}
+
+void ksd_conn_adopt(ksd_worker *w, int fd)
+{
+    ksd_conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    struct event *more = bev ? event_new(w->base, -1, 0, more_cb, c) : NULL;
+    if (!c || !bev || !more) {
+        /* drop this connection, keep serving the others */
+        if (bev)
+            bufferevent_free(bev);
+        else
+            close(fd);
+        free(c);
+        atomic_fetch_sub(&w->srv->nconns, 1);
+        ksd_log("out of memory accepting a connection: dropped it");
+        return;
+    }
+    c->w = w;
+    c->bev = bev;
+    c->more = more;
+    c->mode = KSP_MODE_TEXT;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    snprintf(c->peer, sizeof c->peer, "fd %d", fd);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        char host[48] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+            c->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+            c->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+        } else if (ss.ss_family == AF_UNIX) {
+            c->loopback = 1;
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+    }
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    atomic_fetch_add(&w->stats.connections, 1);
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(bev, EV_WRITE, KSD_OUT_LOW, 0);
+    if (w->srv->cfg.idle_timeout > 0) {
+        struct timeval tv = { w->srv->cfg.idle_timeout, 0 };
+        bufferevent_set_timeouts(bev, &tv, &tv);
+    }
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* SIGTERM: answer the complete requests already received, then close each
+ * connection once its replies are out. */
+void ksd_conn_drain_all(ksd_worker *w)
+{
+    ksd_conn *c = w->conns;
+    while (c) {
+        ksd_conn *next = c->next;
+        if (!c->closing && !run_commands(c, 1 << 30) && !c->closing)
+            close_after_flush(c);
+        c = next;
+    }
+    if (!w->conns)
+        event_base_loopbreak(w->base);
+}

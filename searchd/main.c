@@ -1,0 +1,123 @@
+/* kosearchd: option parsing and start-up; the server lives in server.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ksd.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: kosearchd --index DIR [OPTIONS]\n"
+            "Serves a kosearch index over a line protocol (see proto/PROTOCOL.md); runs in\n"
+            "the foreground and logs one line per start, stop, reload and error.\n\n"
+            "  -i, --index DIR          index built by kosearch-indexer (required)\n"
+            "  -l, --listen HOST:PORT   address to listen on (default 127.0.0.1:7700;\n"
+            "                           a non-loopback address must be given explicitly)\n"
+            "  -t, --threads N          worker threads (default: number of cores)\n"
+            "      --max-connections N  open connections at most (default 1024)\n"
+            "      --idle-timeout S     close a connection idle this long (default 300; 0: never)\n"
+            "      --max-line BYTES     longest request line (default 8192)\n"
+            "      --max-limit N        largest SEARCH limit= (default 1000)\n"
+            "      --max-window N       largest SEARCH offset+limit (default 10000)\n"
+            "      --snippet-chars N    snippet length in characters (default 160)\n"
+            "      --bm25 K1,K2,K3,B,MIN_NORMLEN  ranking parameters (default 1,0,1,0.5,0.5:\n"
+            "                           Xapian's BM25Weight defaults)\n"
+            "      --log FILE           append the log to FILE (default: stderr)\n"
+            "      --log-queries        one log line per query with its latency\n"
+            "      --pid-file FILE      write the process id to FILE\n"
+            "      --no-admin           refuse RELOAD (otherwise accepted from loopback clients)\n"
+            "  -h, --help               this help\n"
+            "      --version            print the version\n\n"
+            "Signals: SIGHUP reloads the index (queries in flight finish on the old one);\n"
+            "SIGTERM/SIGINT stop accepting, finish replies in flight, exit 0.\n");
+}
+
+static int num(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) {
+        fprintf(stderr, "kosearchd: %s wants a number from %ld to %ld, got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        { "index", required_argument, 0, 'i' },       { "listen", required_argument, 0, 'l' },
+        { "threads", required_argument, 0, 't' },     { "max-connections", required_argument, 0, 'C' },
+        { "idle-timeout", required_argument, 0, 'T' }, { "max-line", required_argument, 0, 'L' },
+        { "max-limit", required_argument, 0, 'M' },   { "max-window", required_argument, 0, 'W' },
+        { "snippet-chars", required_argument, 0, 'S' }, { "bm25", required_argument, 0, 'B' },
+        { "log", required_argument, 0, 'g' },         { "log-queries", no_argument, 0, 'Q' },
+        { "pid-file", required_argument, 0, 'p' },    { "no-admin", no_argument, 0, 'N' },
+        { "help", no_argument, 0, 'h' },              { "version", no_argument, 0, 'V' },
+        { 0, 0, 0, 0 }
+    };
+    ksd_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    ks_bm25 bm = KS_BM25_DEFAULTS;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg.listen = "127.0.0.1:7700";
+    cfg.threads = ncpu > 0 ? (int)ncpu : 1;
+    cfg.max_connections = 1024;
+    cfg.idle_timeout = 300;
+    cfg.max_line = 8192;
+    cfg.max_limit = 1000;
+    cfg.max_window = 10000;
+    cfg.snippet_chars = 160;
+    cfg.admin = 1;
+    cfg.bm25 = bm;
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "i:l:t:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'i': cfg.index = optarg; break;
+        case 'l': cfg.listen = optarg; break;
+        case 't': if (num("--threads", optarg, 1, 256, &v)) return 2; cfg.threads = (int)v; break;
+        case 'C': if (num("--max-connections", optarg, 1, 1000000, &v)) return 2; cfg.max_connections = (int)v; break;
+        case 'T': if (num("--idle-timeout", optarg, 0, 86400, &v)) return 2; cfg.idle_timeout = (int)v; break;
+        case 'L': if (num("--max-line", optarg, 64, 1 << 24, &v)) return 2; cfg.max_line = (size_t)v; break;
+        case 'M': if (num("--max-limit", optarg, 1, 100000, &v)) return 2; cfg.max_limit = (uint32_t)v; break;
+        case 'W': if (num("--max-window", optarg, 1, 10000000, &v)) return 2; cfg.max_window = (uint32_t)v; break;
+        case 'S': if (num("--snippet-chars", optarg, 16, 10000, &v)) return 2; cfg.snippet_chars = (uint32_t)v; break;
+        case 'B':
+            if (sscanf(optarg, "%lf,%lf,%lf,%lf,%lf", &cfg.bm25.k1, &cfg.bm25.k2, &cfg.bm25.k3, &cfg.bm25.b,
+                       &cfg.bm25.min_normlen) != 5 || cfg.bm25.k1 < 0 || cfg.bm25.k2 < 0 || cfg.bm25.k3 < 0 ||
+                cfg.bm25.b < 0 || cfg.bm25.b > 1 || cfg.bm25.min_normlen < 0) {
+                fprintf(stderr, "kosearchd: --bm25 wants K1,K2,K3,B,MIN_NORMLEN (non-negative, B at most 1)\n");
+                return 2;
+            }
+            break;
+        case 'g': cfg.log_path = optarg; break;
+        case 'Q': cfg.log_queries = 1; break;
+        case 'p': cfg.pid_file = optarg; break;
+        case 'N': cfg.admin = 0; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': puts("kosearchd " PACKAGE_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kosearchd: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!cfg.index) {
+        fprintf(stderr, "kosearchd: --index DIR is required (see --help)\n");
+        return 2;
+    }
+    if (ksd_log_open(cfg.log_path)) {
+        fprintf(stderr, "kosearchd: cannot open log %s: %s\n", cfg.log_path, strerror(errno));
+        return 2;
+    }
+    return ksd_server_run(&cfg) ? 1 : 0;
+}
