@@ -103,13 +103,23 @@ int ksp_error_set(ksp_error *err, ksp_errcode code, int close,
     size_t len = n < 0 ? 0 : (size_t)n;
     if (len > sizeof tmp - 1)
         len = sizeof tmp - 1;
-    /* Keep only whole code points; invalid bytes end the message. */
+    /* Keep only whole code points (invalid bytes end the message); every
+     * control code point (C0, DEL, C1 such as U+0085 NEL) becomes a space. */
     len = utf8_prefix(tmp, len, sizeof tmp - 1);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)tmp[i];
-        err->message[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+    const uint8_t *u = (const uint8_t *)tmp;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t start = i;
+        UChar32 c;
+        U8_NEXT(u, i, len, c);
+        if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+            err->message[o++] = ' ';
+        } else {
+            memcpy(err->message + o, tmp + start, i - start);
+            o += i - start;
+        }
     }
-    err->message[len] = '\0';
+    err->message[o] = '\0';
     return rc;
 }
 
@@ -399,7 +409,8 @@ int ksp_parse_request(const char *line, size_t len, const ksp_limits *lim,
         return KSP_EHTTP;
     }
 
-    /* Whole line: valid UTF-8, and no control characters except TAB. */
+    /* Whole line: valid UTF-8, and no control characters except TAB (C0,
+     * DEL and C1 are refused: replies could not carry them back). */
     const uint8_t *u = (const uint8_t *)line;
     for (size_t i = 0; i < len;) {
         size_t start = i;
@@ -410,9 +421,9 @@ int ksp_parse_request(const char *line, size_t len, const ksp_limits *lim,
                           "invalid UTF-8 at byte %zu", start);
             return KS_EUTF8;
         }
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+        if ((c < 0x20 && c != '\t') || (c >= 0x7f && c <= 0x9f)) {
             ksp_error_set(err, KSP_ERR_BAD_REQUEST, 0,
-                          "control character 0x%02X at byte %zu",
+                          "control character U+%04X at byte %zu",
                           (unsigned)c, start);
             return KS_EINVAL;
         }

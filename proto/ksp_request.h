@@ -108,7 +108,9 @@ int ksp_limits_default(ksp_limits *lim /* OUT */);
  *   KS_ETOOBIG  LINE_TOO_LONG (err->close set) or LIMIT_EXCEEDED,
  *   KS_EUTF8    BAD_UTF8 (connection stays open),
  *   KSP_EHTTP   the line looks like HTTP: BAD_REQUEST, err->close set,
- *   KS_EINVAL   BAD_REQUEST or UNKNOWN_COMMAND (connection stays open).
+ *   KS_EINVAL   BAD_REQUEST (also for control characters other than TAB:
+ *               U+0000-U+001F, U+007F-U+009F) or UNKNOWN_COMMAND
+ *               (connection stays open).
  * On error the caller sends ksp_format_error(err) and closes if err->close.
  * req is zeroed first, so req->cmd is KSP_CMD_NONE on error. */
 int ksp_parse_request(const char *line, size_t len, const ksp_limits *lim,
@@ -122,8 +124,8 @@ int ksp_parse_request(const char *line, size_t len, const ksp_limits *lim,
 int ksp_looks_like_http(const char *line, size_t len);
 
 /* Fills err with code, close flag and a printf-style message (truncated to
- * KSP_MSG_MAX-1 bytes at a UTF-8 boundary; control characters become
- * spaces). For daemon-side errors such as NOT_FOUND or TOO_MANY_CONNECTIONS.
+ * KSP_MSG_MAX-1 bytes at a UTF-8 boundary; control characters, C1
+ * included, become one space each). For daemon-side errors such as NOT_FOUND or TOO_MANY_CONNECTIONS.
  * Returns 0, or KS_EINVAL for an unknown code (err then holds INTERNAL). */
 int ksp_error_set(ksp_error *err /* OUT */, ksp_errcode code, int close,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));

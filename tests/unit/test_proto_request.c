@@ -242,7 +242,15 @@ static const req_case cases[] = {
 
     /* ---- control characters ---- */
     { .name = "embedded NUL", .line = "SEARCH a\0b", .len = 10, .rc = KS_EINVAL,
-      .code = KSP_ERR_BAD_REQUEST, .message = "control character 0x00 at byte 8" },
+      .code = KSP_ERR_BAD_REQUEST, .message = "control character U+0000 at byte 8" },
+    /* regression (found by fuzz_request): U+0085 NEL, a C1 control and a
+     * Unicode line break, was accepted and quoted raw into the message */
+    { BAD("C1 control NEL", "FORs&n\xC2\x85", KS_EINVAL, KSP_ERR_BAD_REQUEST),
+      .message = "control character U+0085 at byte 6" },
+    { BAD("C1 control CSI in query", "SEARCH li\xC2\x9B" "2J", KS_EINVAL,
+          KSP_ERR_BAD_REQUEST), .message = "control character U+009B at byte 9" },
+    { OK_("U+00A0 is no control", "SEARCH a\xC2\xA0" "b", KSP_CMD_SEARCH),
+      .arg = "a\xC2\xA0" "b", .limit = 10 },
     { BAD("SOH", "SEARCH a\x01", KS_EINVAL, KSP_ERR_BAD_REQUEST) },
     { BAD("CR inside", "SEARCH a\rb", KS_EINVAL, KSP_ERR_BAD_REQUEST) },
     { BAD("DEL", "SEARCH a\x7f", KS_EINVAL, KSP_ERR_BAD_REQUEST) },
@@ -426,6 +434,9 @@ static void test_error_set(void **state)
                                    "a\tb\nc\rd\x1b"), 0);
     assert_int_equal(err.close, 1);
     assert_string_equal(err.message, "a b c d ");
+    /* C1 controls (2 bytes each) become one space each */
+    assert_int_equal(ksp_error_set(&err, KSP_ERR_INTERNAL, 0, "x\xC2\x85y\xC2\x9Fz"), 0);
+    assert_string_equal(err.message, "x y z");
 
     /* truncation keeps whole code points: 'x' + 100 x U+AC00 (3 bytes)
      * = 301 bytes; 255 bytes fit, and 1 + 84*3 = 253 is the last boundary */
