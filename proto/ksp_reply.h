@@ -1,8 +1,7 @@
-/* Protocol v1 incremental reply reader for clients and tests: feed it the
- * bytes read from the socket, take out complete replies. The reader needs
- * no knowledge of the requests sent: each reply's shape is told by its
- * first line (rules below and in PROTOCOL.md, "Reading replies"). Also
- * parsers for the SEARCH status line and HIT lines. */
+/* Protocol v1 incremental reply reader for clients and tests: feed it bytes
+ * from the socket, take out complete replies. It needs no memory of the
+ * requests sent: each reply's first line tells its shape (PROTOCOL.md 2.1).
+ * Also parsers for the SEARCH status line and HIT lines. */
 #ifndef KSP_REPLY_H
 #define KSP_REPLY_H
 

@@ -1,8 +1,7 @@
-/* libFuzzer target for protocol v1: parses arbitrary bytes as a request
- * (default and tiny limits), checks the parser's invariants, formats the
- * matching OK or ERR reply in text and JSON mode, and checks every reply:
- * JSON parses with jansson and is one line; text is clean UTF-8 and reads
- * back as exactly one reply. Built by `make fuzz-request` (proto/Makefile.inc). */
+/* libFuzzer target (`make fuzz-request`): parses arbitrary bytes as a request,
+ * checks the parser's invariants, formats the matching OK/ERR reply in both
+ * modes and checks it (JSON: one line jansson parses; text: clean UTF-8 that
+ * reads back as one reply); also the JSON encoder and reader on raw bytes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
