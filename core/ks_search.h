@@ -45,6 +45,7 @@ void ks_results_free(ks_results *r);
 
 typedef struct ks_index_info {
     uint64_t documents;      /* documents in the index */
+    uint64_t terms;          /* distinct terms (counted once per searcher, then cached) */
     uint64_t revision;       /* Xapian revision */
     double avglength;        /* average document length (terms) */
     char generation[4096];   /* the generation directory in use */

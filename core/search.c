@@ -20,6 +20,7 @@ struct ks_searcher {
     ks_analyzer *qa;          /* query mode */
     ks_analyzer *da;          /* document mode, for snippets */
     char generation[KS_INDEX_PATH_MAX];
+    uint64_t terms;           /* distinct terms, 0 until first asked for */
 };
 
 void ks_search_opts_default(ks_search_opts *o)
@@ -86,7 +87,10 @@ int ks_searcher_info(ks_searcher *s, ks_index_info *o, ks_errbuf *eb)
     int rc = ks_xdb_stats_get(s->db, &st, eb);
     if (rc)
         return rc;
+    if (!s->terms && (rc = ks_xdb_count_terms(s->db, NULL, &s->terms, eb)))
+        return rc;
     o->documents = st.doccount;
+    o->terms = s->terms;
     o->revision = st.revision;
     o->avglength = st.avglength;
     snprintf(o->generation, sizeof o->generation, "%s", s->generation);

@@ -165,6 +165,7 @@ static int cmd_info(ksd_conn *c, ks_searcher *s)
     ksd_server *srv = c->w->srv;
     ksp_kv kv[] = {
         { "documents", KSP_VAL_UINT, NULL, 0, 0, info.documents, 0 },
+        { "terms", KSP_VAL_UINT, NULL, 0, 0, info.terms, 0 },
         { "revision", KSP_VAL_UINT, NULL, 0, 0, info.revision, 0 },
         { "average_length", KSP_VAL_DOUBLE, NULL, 0, 0, 0, info.avglength },
         { "index", KSP_VAL_STR, info.generation, strlen(info.generation), 0, 0, 0 },
@@ -178,8 +179,8 @@ static int cmd_info(ksd_conn *c, ks_searcher *s)
     char bm[128];
     const ks_bm25 *b = &srv->cfg.bm25;
     snprintf(bm, sizeof bm, "k1=%g,k2=%g,k3=%g,b=%g,min_normlen=%g", b->k1, b->k2, b->k3, b->b, b->min_normlen);
-    kv[7].str = bm;
-    kv[7].str_len = strlen(bm);
+    kv[8].str = bm;
+    kv[8].str_len = strlen(bm);
     ksp_format_info(&c->w->out, c->mode, kv, sizeof kv / sizeof kv[0]);
     return 0;
 }
