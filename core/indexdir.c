@@ -59,6 +59,26 @@ int ks_indexdir_lock(const char *index, int *fd, ks_errbuf *eb)
     return 0;
 }
 
+int ks_indexdir_write_stub(const char *gen, const char *const *shards, size_t n, ks_errbuf *eb)
+{
+    char path[KS_INDEX_PATH_MAX], tmp[KS_INDEX_PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/xapian", gen);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return ks_seterr(eb, KS_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "glass %s\n", shards[i]); /* relative to the stub's folder */
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        return ks_seterr(eb, KS_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    fclose(f);
+    if (rename(tmp, path) != 0)
+        return ks_seterr(eb, KS_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
 void ks_indexdir_unlock(int fd)
 {
     if (fd >= 0)

@@ -1,6 +1,7 @@
 /* The on-disk layout of an index, shared by the indexer (writes) and searchd
  * (reads):   INDEX/current -> gen-000007   (a symlink, swapped atomically)
- *            INDEX/gen-000007/xapian/      (the Xapian database)
+ *            INDEX/gen-000007/xapian       (Xapian stub file listing the shards)
+ *            INDEX/gen-000007/shard-N/     (Xapian glass databases, one per build thread)
  *            INDEX/.lock                   (flock: one writer at a time)
  * A build writes gen-N.tmp beside the live generation and publishes it by
  * renaming a new symlink over `current`, so readers see the old index or the
@@ -18,7 +19,8 @@
  * (cap bytes). KS_ENOTFOUND when INDEX holds no published index. */
 int ks_indexdir_current(const char *index, char *gen /* OUT */, size_t cap, ks_errbuf *eb);
 
-/* Path of the Xapian database inside a generation directory. */
+/* Path of the Xapian database (a stub file naming the shards) inside a
+ * generation directory. */
 int ks_indexdir_xapian_path(const char *gen, char *out /* OUT */, size_t cap);
 
 /* Takes INDEX's writer lock (creating INDEX if needed); returns an fd to pass
@@ -36,6 +38,10 @@ int ks_indexdir_begin(const char *index, char *tmp /* OUT */, char *final /* OUT
  * INDEX/current at it, then removes generations older than the one it
  * replaced (which is kept, so a reader still on it can finish). */
 int ks_indexdir_publish(const char *index, const char *tmp, const char *final, ks_errbuf *eb);
+
+/* Writes the stub file that makes shards[0..n) (paths relative to gen) one
+ * database, atomically (temporary name + rename). */
+int ks_indexdir_write_stub(const char *gen, const char *const *shards, size_t n, ks_errbuf *eb);
 
 /* Removes a directory tree (best effort; used on failed builds). */
 void ks_indexdir_rmtree(const char *path);

@@ -45,12 +45,13 @@ typedef struct ks_xdb_stats {
     uint64_t lastdocid;       /* highest document number in use */
     uint64_t total_length;    /* sum of document lengths (wdf) */
     double avglength;         /* average document length */
-    uint64_t revision;        /* Xapian revision of the open snapshot */
+    uint64_t revision;        /* kosearch revision: +1 for every build, add and delete (metadata) */
 } ks_xdb_stats;
 
 /* ---- reading ---------------------------------------------------------- */
 
-/* Opens the database at path read-only. 0, KS_ENOTFOUND (no database
+/* Opens the database at path read-only: a glass directory or a Xapian stub
+ * file listing shards, searched as one. 0, KS_ENOTFOUND (no database
  * there), KS_ECORRUPT or KS_EXAPIAN. Free with ks_xdb_close(). */
 int ks_xdb_open(const char *path, ks_xdb **out /* OUT */, ks_errbuf *eb);
 void ks_xdb_close(ks_xdb *db);
@@ -116,6 +117,8 @@ int ks_xdb_writer_replace(ks_xdb_writer *w, const ks_xdoc *doc, ks_errbuf *eb);
 int ks_xdb_writer_delete(ks_xdb_writer *w, const char *idterm, size_t idterm_len, int *found /* OUT */,
                          ks_errbuf *eb);
 int ks_xdb_writer_set_metadata(ks_xdb_writer *w, const char *key, const char *val, ks_errbuf *eb);
+/* As ks_xdb_get_metadata, through a writer. */
+int ks_xdb_writer_get_metadata(ks_xdb_writer *w, const char *key, char **val /* OUT */, ks_errbuf *eb);
 /* Makes everything written so far durable (an atomic Xapian commit).
  * Nothing is committed except by this call or ks_xdb_writer_close(w, 1):
  * changes accumulate in memory in between. */

@@ -114,8 +114,9 @@ int ks_xdb_open(const char *path, ks_xdb **out, ks_errbuf *eb)
 {
     *out = nullptr;
     KS_TRY
-    // Xapian::Database(path) also accepts a stub file; we want a directory.
-    std::unique_ptr<ks_xdb> h(new ks_xdb{ Xapian::Database(path, Xapian::DB_BACKEND_GLASS) });
+    // path is a glass directory or a stub file listing shards (a build makes
+    // one shard per thread and lists them in a stub): Xapian detects which.
+    std::unique_ptr<ks_xdb> h(new ks_xdb{ Xapian::Database(path) });
     *out = h.release();
     return 0;
     KS_CATCH
@@ -136,7 +137,10 @@ int ks_xdb_stats_get(ks_xdb *db, ks_xdb_stats *o, ks_errbuf *eb)
     o->lastdocid = db->db.get_lastdocid();
     o->avglength = db->db.get_avlength();
     o->total_length = static_cast<uint64_t>(db->db.get_total_length());
-    o->revision = db->db.get_revision();
+    // kosearch counts its own revisions (every build, add and delete adds
+    // one) because Xapian's get_revision() refuses a sharded database.
+    std::string r = db->db.get_metadata("kosearch.revision");
+    o->revision = r.empty() ? 0 : std::strtoull(r.c_str(), nullptr, 10);
     return 0;
     KS_CATCH
 }
@@ -232,9 +236,10 @@ int ks_xdb_writer_open(const char *path, int mode, ks_xdb_writer **out, ks_errbu
 {
     *out = nullptr;
     KS_TRY
-    int action = mode == KS_XDB_CREATE ? Xapian::DB_CREATE : Xapian::DB_OPEN;
-    std::unique_ptr<ks_xdb_writer> w(
-        new ks_xdb_writer{ Xapian::WritableDatabase(path, action | Xapian::DB_BACKEND_GLASS), nullptr });
+    // New databases are glass directories; an existing one may be a stub
+    // listing several shards (Xapian spreads new documents over them).
+    int flags = mode == KS_XDB_CREATE ? Xapian::DB_CREATE | Xapian::DB_BACKEND_GLASS : Xapian::DB_OPEN;
+    std::unique_ptr<ks_xdb_writer> w(new ks_xdb_writer{ Xapian::WritableDatabase(path, flags), nullptr });
     // Always inside a transaction: Xapian otherwise commits on its own (at its
     // flush threshold and on close), and "close without commit" must discard.
     w->db.begin_transaction(true);
@@ -275,6 +280,15 @@ int ks_xdb_writer_delete(ks_xdb_writer *w, const char *idterm, size_t idterm_len
     if (*found)
         w->db.delete_document(t);
     return 0;
+    KS_CATCH
+}
+
+int ks_xdb_writer_get_metadata(ks_xdb_writer *w, const char *key, char **val, ks_errbuf *eb)
+{
+    *val = nullptr;
+    KS_TRY
+    *val = dup_bytes(w->db.get_metadata(key));
+    return *val ? 0 : KS_ENOMEM;
     KS_CATCH
 }
 
@@ -319,7 +333,7 @@ int ks_xdb_compact(const char *const *src, size_t n, const char *dst, ks_errbuf 
     KS_TRY
     Xapian::Database all;
     for (size_t i = 0; i < n; i++)
-        all.add_database(Xapian::Database(src[i], Xapian::DB_BACKEND_GLASS));
+        all.add_database(Xapian::Database(src[i]));
     all.compact(dst, Xapian::DBCOMPACT_MULTIPASS);
     return 0;
     KS_CATCH

@@ -57,6 +57,8 @@ static void usage_build(FILE *f, const char *cmd)
             "      --batch N        commit every N documents per thread (build default 10000;\n"
             "                       add default: one commit at the end, all or nothing)\n"
             "      --strict         stop at the first bad record and change nothing\n"
+            "      --compact        merge the per-thread shards into one (slower build,\n"
+            "                       smaller index, slightly faster queries)\n"
             "  -q, --quiet          no progress, no per-record messages\n"
             "  -h, --help           this help\n\n"
             "Bad records (malformed JSON, missing id, wrong field types, invalid UTF-8,\n"
@@ -97,7 +99,7 @@ typedef struct build_args {
     const char **inputs;
     size_t ninputs;
     const char *index;
-    int format, threads, strict, quiet;
+    int format, threads, strict, quiet, compact;
     unsigned long batch;
     int batch_set;
 } build_args;
@@ -108,7 +110,8 @@ static int parse_build_args(int argc, char **argv, const char *cmd, build_args *
         { "input", required_argument, 0, 'i' }, { "format", required_argument, 0, 'f' },
         { "output", required_argument, 0, 'o' }, { "threads", required_argument, 0, 'j' },
         { "batch", required_argument, 0, 'b' }, { "strict", no_argument, 0, 's' },
-        { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+        { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' },
+        { "compact", no_argument, 0, 'c' }, { 0, 0, 0, 0 }
     };
     memset(a, 0, sizeof *a);
     a->inputs = calloc((size_t)argc + 1, sizeof *a->inputs);
@@ -147,6 +150,7 @@ static int parse_build_args(int argc, char **argv, const char *cmd, build_args *
             }
             break;
         case 's': a->strict = 1; break;
+        case 'c': a->compact = 1; break;
         case 'q': a->quiet = 1; break;
         case 'h': usage_build(stdout, cmd); return 1;
         default: usage_build(stderr, cmd); return 2;
@@ -172,16 +176,38 @@ static void summary(const char *what, const ks_pipeline_stats *st, double total_
             index);
 }
 
-static int set_meta(const char *xapian_path, int built, const ks_pipeline_stats *st, ks_errbuf *eb)
+/* Revision of the index's live generation (0 if there is none). */
+static uint64_t live_revision(const char *index)
+{
+    char gen[KS_INDEX_PATH_MAX], xp[KS_INDEX_PATH_MAX];
+    ks_errbuf ignore;
+    ks_xdb *db;
+    ks_xdb_stats s;
+    if (ks_indexdir_current(index, gen, sizeof gen, &ignore) || ks_indexdir_xapian_path(gen, xp, sizeof xp) ||
+        ks_xdb_open(xp, &db, &ignore))
+        return 0;
+    uint64_t r = ks_xdb_stats_get(db, &s, &ignore) ? 0 : s.revision;
+    ks_xdb_close(db);
+    return r;
+}
+
+/* Records the analyzer settings, times and the next revision: base + 1 for
+ * a build (base = the replaced generation's), stored revision + 1 otherwise. */
+static int set_meta(const char *xapian_path, int built, uint64_t base, ks_errbuf *eb)
 {
     ks_xdb_writer *w;
     int rc = ks_xdb_writer_open(xapian_path, KS_XDB_OPEN, &w, eb);
     if (rc)
         return rc;
-    char ts[32];
+    char ts[32], rev[32], *cur = NULL;
     iso_now(ts, sizeof ts);
-    (void)st;
-    rc = ks_xdb_writer_set_metadata(w, "kosearch.format", "1", eb);
+    if (!built && !ks_xdb_writer_get_metadata(w, "kosearch.revision", &cur, eb))
+        base = strtoull(cur, NULL, 10);
+    free(cur);
+    snprintf(rev, sizeof rev, "%llu", (unsigned long long)base + 1);
+    rc = ks_xdb_writer_set_metadata(w, "kosearch.revision", rev, eb);
+    if (!rc)
+        rc = ks_xdb_writer_set_metadata(w, "kosearch.format", "1", eb);
     if (!rc)
         rc = ks_xdb_writer_set_metadata(w, "kosearch.analyzer", analyzer_settings(), eb);
     if (!rc)
@@ -223,7 +249,7 @@ static int cmd_build(int argc, char **argv)
         if ((rc = ks_xdb_writer_open(shard_paths[i], KS_XDB_CREATE, &w[i], &eb)))
             goto fail;
     }
-    ks_pipeline_opts po = { a.threads, w, 0, 1, a.batch, a.strict, !a.quiet && isatty(2), a.quiet };
+    ks_pipeline_opts po = { a.threads, w, 0, 1, a.batch, a.strict, !a.quiet && isatty(2), a.quiet, 1 };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
     for (int i = 0; i < a.threads; i++) {
         ks_errbuf ceb;
@@ -236,16 +262,33 @@ static int cmd_build(int argc, char **argv)
     }
     if (rc)
         goto fail;
-    if (!a.quiet && isatty(2))
-        fprintf(stderr, "merging %d shard(s)...", a.threads);
+    /* The shards stay as they are, listed in a stub file that Xapian opens
+     * as one database: merging them costs as long again as the build
+     * (measured, bench/RESULTS.md). --compact merges into one shard. */
+    {
+        char rel[a.threads][32];
+        const char *relp[a.threads];
+        for (int i = 0; i < a.threads; i++) {
+            snprintf(rel[i], sizeof rel[i], "shard-%d", i);
+            relp[i] = rel[i];
+        }
+        if (a.compact) {
+            if (!a.quiet && isatty(2))
+                fprintf(stderr, "merging %d shard(s)...", a.threads);
+            snprintf(path, sizeof path, "%s/shard-c", tmp);
+            if ((rc = ks_xdb_compact(shards, (size_t)a.threads, path, &eb)))
+                goto fail;
+            if (!a.quiet && isatty(2))
+                fputs("\r\033[K", stderr);
+            for (int i = 0; i < a.threads; i++)
+                ks_indexdir_rmtree(shard_paths[i]);
+            relp[0] = "shard-c";
+        }
+        if ((rc = ks_indexdir_write_stub(tmp, relp, a.compact ? 1 : (size_t)a.threads, &eb)))
+            goto fail;
+    }
     snprintf(path, sizeof path, "%s/xapian", tmp);
-    if ((rc = ks_xdb_compact(shards, (size_t)a.threads, path, &eb)))
-        goto fail;
-    if (!a.quiet && isatty(2))
-        fputs("\r\033[K", stderr);
-    for (int i = 0; i < a.threads; i++)
-        ks_indexdir_rmtree(shard_paths[i]);
-    if ((rc = set_meta(path, 1, &st, &eb)) || (rc = ks_indexdir_publish(a.index, tmp, fin, &eb)))
+    if ((rc = set_meta(path, 1, live_revision(a.index), &eb)) || (rc = ks_indexdir_publish(a.index, tmp, fin, &eb)))
         goto fail;
     ks_indexdir_unlock(lock);
     ks_reader_close(rd);
@@ -310,7 +353,7 @@ static int cmd_add(int argc, char **argv)
      * add is one commit (all or nothing, even if killed) unless --batch asks
      * for intermediate commits to bound memory. */
     ks_pipeline_opts po = { 1, &w, 1, 0, a.batch_set ? a.batch : (unsigned long)-1, a.strict,
-                            !a.quiet && isatty(2), a.quiet };
+                            !a.quiet && isatty(2), a.quiet, 0 };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
     {
         ks_errbuf ceb;
@@ -322,7 +365,7 @@ static int cmd_add(int argc, char **argv)
         }
     }
     if (!rc)
-        rc = set_meta(xpath, 0, &st, &eb);
+        rc = set_meta(xpath, 0, 0, &eb);
 out:
     if (w) {
         ks_errbuf ignore;
@@ -405,7 +448,7 @@ static int cmd_delete(int argc, char **argv)
         }
     }
     if (!rc)
-        rc = set_meta(xpath, 0, NULL, &eb);
+        rc = set_meta(xpath, 0, 0, &eb);
 out:
     if (w) {
         ks_errbuf ignore;
@@ -466,7 +509,7 @@ static int cmd_info(int argc, char **argv)
         ks_xdb_close(db);
         return EXIT_FAILURE_;
     }
-    unsigned long long size = ks_indexdir_du(xpath);
+    unsigned long long size = ks_indexdir_du(gen);
     if (json) {
         json_t *o = json_pack("{s:s,s:I,s:I,s:f,s:I,s:I,s:s,s:s,s:s}", "generation", gen, "documents",
                               (json_int_t)s.doccount, "terms", (json_int_t)terms, "average_length", s.avglength,

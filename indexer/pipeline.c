@@ -112,6 +112,16 @@ static void *work(void *arg)
             atomic_store(wk->abort, 1);
         free_batch(b); /* keep draining after an error so the reader never blocks */
     }
+    /* Xapian's flush is most of an index build's work: done here, each
+     * shard's runs on its own core. Only for throw-away build shards: a
+     * failed build deletes them, while an add must commit only on success. */
+    if (wk->o->commit_at_end && !wk->err && !atomic_load(wk->abort)) {
+        int rc = ks_xdb_writer_commit(wk->w, &wk->eb);
+        if (rc) {
+            wk->err = rc;
+            atomic_store(wk->abort, 1);
+        }
+    }
     ks_docbuild_free(&db);
     ks_analyzer_free(an);
     return NULL;

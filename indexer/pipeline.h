@@ -19,6 +19,7 @@ typedef struct ks_pipeline_opts {
     int strict;                /* stop at the first bad record */
     int progress;              /* show progress on stderr */
     int quiet;                 /* no bad-record messages beyond the count */
+    int commit_at_end;         /* each worker commits its writer when done (build: shards flush in parallel) */
 } ks_pipeline_opts;
 
 typedef struct ks_pipeline_stats {
