@@ -2,20 +2,22 @@
  * tokenisation into Korean/CJK character n-grams and whole Latin words.
  * Called by the indexer for every field and by searchd for every query word.
  *
- * Design (measured; figures in bench/RESULTS.md, "Analyzer"):
+ * Design (measured; figures and commands in bench/RESULTS.md, "Analyzer"):
  * - Positions are character offsets in which spaces and punctuation do not
- *   count. A bigram at character i has position i; a Latin word takes one
- *   position. So "인공지능" (인공@0 공지@1 지능@2) and "인공 지능" (인공@0 지능@2)
- *   put 인공 and 지능 at the same relative positions.
- * - Join bigrams: between two Hangul runs separated only by whitespace we also
- *   emit the bigram that spans the gap (공지 in "인공 지능") under the prefix
- *   KS_PREFIX_JOIN. A query word is a phrase whose bigrams may each be plain or
- *   joined, so 인공지능 finds "인공 지능" as an exact phrase, while the query 공지
- *   (which asks only for plain 공지) never matches "인공 지능".
- * - Unigrams for every Hangul/CJK character (KS_UNIGRAMS_ALL): a one-syllable
- *   query (책) is one exact term, so it finds 책을 and 교과서책 alike and both
- *   engines score it identically. Measured cost against KS_UNIGRAMS_TAIL (which
- *   needs a prefix expansion at query time) is in bench/RESULTS.md.
+ *   count: a bigram at character i has position i, a Latin word takes one
+ *   position. So "인공지능" (인공@0 공지@1 지능@2) and "인공 지능" (인공@0
+ *   지능@2) hold 인공 and 지능 at the same relative positions, and a query
+ *   can meet either spacing with position checks alone (core/plan.c).
+ * - Every CJK character is also a unigram (KS_UNIGRAMS_ALL): a one-syllable
+ *   query (책) is one exact term that finds 책을 and 교과서책 alike, and both
+ *   engines score it identically (prefix expansion, the alternative, would
+ *   make the score depend on an estimated synonym frequency). The index
+ *   stores positions only for unigrams that are words of their own (ks_term
+ *   .run_len_1), the only ones a phrase can need (core/document.c).
+ * - Measured and dropped: "join" bigrams spanning the space between two
+ *   Hangul words (indexed 공지 for "인공 지능"). They made spacing variants one
+ *   term lookup but cost 25% of build time and 34% of index size (every
+ *   distinct pair across a space is a new term); the query side does it now.
  * - The hot path avoids normalising: unorm2_spanQuickCheckYes() lets runs that
  *   are already NFKC_Casefold (almost all Korean text) through untouched; only
  *   the segments between normalisation boundaries around other characters are
@@ -58,7 +60,7 @@ struct ks_analyzer {
 
 ks_analyzer_opts ks_analyzer_default_opts(void)
 {
-    ks_analyzer_opts o = { KS_UNIGRAMS_ALL, 1, 0 };
+    ks_analyzer_opts o = { KS_UNIGRAMS_ALL, 0 };
     return o;
 }
 
@@ -278,20 +280,17 @@ static int classify(UChar32 c, UScriptCode *script)
 
 /* Appends one term whose text is the UTF-8 of chars[0..nc). */
 static int push_term(ks_terms *out, int kind, uint32_t pos, const run_char *chars, size_t nc,
-                     size_t max_bytes, const char *prefix, int alone)
+                     size_t max_bytes, int alone)
 {
     if (grow((void **)&out->a, &out->cap, out->n + 1, sizeof *out->a))
         return KS_ENOMEM;
-    size_t plen = prefix ? strlen(prefix) : 0;
-    if (grow((void **)&out->text, &out->text_cap, out->text_len + plen + nc * 4, 1))
+    if (grow((void **)&out->text, &out->text_cap, out->text_len + nc * 4, 1))
         return KS_ENOMEM;
     uint8_t *dst = (uint8_t *)out->text + out->text_len;
-    if (plen)
-        memcpy(dst, prefix, plen);
-    int32_t w = (int32_t)plen;
+    int32_t w = 0;
     size_t used = 0;
     for (; used < nc; used++) {
-        if ((size_t)(w - (int32_t)plen) + (size_t)U8_LENGTH(chars[used].c) > max_bytes)
+        if ((size_t)w + (size_t)U8_LENGTH(chars[used].c) > max_bytes)
             break;
         U8_APPEND_UNSAFE(dst, w, chars[used].c);
     }
@@ -314,9 +313,9 @@ static int emit_run(const ks_analyzer *a, const run_char *r, size_t n, uint32_t 
     for (size_t i = 0; i < n; i++) {
         int want_uni = n == 1 || (!a->o.query && (uni == KS_UNIGRAMS_ALL ||
                                                   (uni == KS_UNIGRAMS_TAIL && i == n - 1)));
-        if (want_uni && push_term(out, KS_TERM_UNIGRAM, pos + (uint32_t)i, r + i, 1, 4, NULL, n == 1))
+        if (want_uni && push_term(out, KS_TERM_UNIGRAM, pos + (uint32_t)i, r + i, 1, 4, n == 1))
             return KS_ENOMEM;
-        if (i + 1 < n && push_term(out, KS_TERM_BIGRAM, pos + (uint32_t)i, r + i, 2, 8, NULL, 0))
+        if (i + 1 < n && push_term(out, KS_TERM_BIGRAM, pos + (uint32_t)i, r + i, 2, 8, 0))
             return KS_ENOMEM;
     }
     return 0;
@@ -336,10 +335,6 @@ int ks_analyze(ks_analyzer *a, const char *s, size_t len, uint32_t pos_base, ks_
     int cur = CLS_SPACE;           /* class of the token being collected */
     UScriptCode cur_script = USCRIPT_COMMON;
     size_t rn = 0;                 /* chars collected in a->run */
-    /* the last Hangul run, for join bigrams; valid while only whitespace follows it */
-    run_char last_hangul = { 0, 0, 0 };
-    uint32_t last_hangul_pos = 0;
-    int join_open = 0;
 
     size_t i = 0;
     for (;;) {
@@ -374,34 +369,18 @@ int ks_analyze(ks_analyzer *a, const char *s, size_t len, uint32_t pos_base, ks_
         }
         /* The current token (if any) ends here. */
         if (cur == CLS_CJK && rn) {
-            int hangul = cur_script == USCRIPT_HANGUL;
-            if (hangul && join_open && a->o.join_bigrams && !a->o.query) {
-                run_char pair[2] = { last_hangul, a->run[0] };
-                if (push_term(out, KS_TERM_JOIN, last_hangul_pos, pair, 2, 8, KS_PREFIX_JOIN, 0))
-                    return KS_ENOMEM;
-            }
             if (emit_run(a, a->run, rn, pos, out))
                 return KS_ENOMEM;
             pos += (uint32_t)rn;
-            join_open = hangul;
-            if (hangul) {
-                last_hangul = a->run[rn - 1];
-                last_hangul_pos = pos - 1;
-            }
         } else if (cur == CLS_WORD && rn) {
-            if (push_term(out, KS_TERM_WORD, pos, a->run, rn, KS_MAX_WORD_BYTES, NULL, 0))
+            if (push_term(out, KS_TERM_WORD, pos, a->run, rn, KS_MAX_WORD_BYTES, 0))
                 return KS_ENOMEM;
             pos++;
-            join_open = 0;
         }
         rn = 0;
         if (at_end)
             break;
-        if (cls != CLS_SPACE && cls != CLS_CJK)
-            join_open = 0;
         if (cls == CLS_CJK || cls == CLS_WORD) {
-            if (cls == CLS_CJK && sc != USCRIPT_HANGUL)
-                join_open = 0;
             if (grow((void **)&a->run, &a->run_cap, 1, sizeof *a->run))
                 return KS_ENOMEM;
             a->run[rn++] = (run_char){ c, a->nrm_start[k], a->nrm_end[k] };

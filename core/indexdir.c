@@ -161,6 +161,7 @@ int ks_indexdir_begin(const char *index, char *tmp, char *final, size_t cap, ks_
     return 0;
 }
 
+
 static void fsync_path(const char *p)
 {
     int fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -170,13 +171,24 @@ static void fsync_path(const char *p)
     }
 }
 
+static int fsync_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_F || flag == FTW_D || flag == FTW_DP)
+        fsync_path(p);
+    return 0;
+}
+
 int ks_indexdir_publish(const char *index, const char *tmp, const char *final, ks_errbuf *eb)
 {
     char prev[KS_INDEX_PATH_MAX] = "", link[KS_INDEX_PATH_MAX], newlink[KS_INDEX_PATH_MAX];
     ks_errbuf ignore;
     if (ks_indexdir_current(index, prev, sizeof prev, &ignore) != 0)
         prev[0] = '\0';
-    fsync_path(tmp);
+    /* Build shards are written without fsync (KS_XDB_CREATE_BULK): make every
+     * file durable before the generation can become the live one. */
+    nftw(tmp, fsync_cb, 16, FTW_PHYS | FTW_DEPTH);
     if (rename(tmp, final) != 0)
         return ks_seterr(eb, KS_EIO, "cannot rename %s: %s", tmp, strerror(errno));
     const char *base = strrchr(final, '/');

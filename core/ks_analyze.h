@@ -14,9 +14,7 @@
 enum ks_term_kind {
     KS_TERM_WORD = 0,    /* a whole lower-cased Latin/digit (or other alphabetic script) word */
     KS_TERM_UNIGRAM = 1, /* one Hangul/Han/Kana character */
-    KS_TERM_BIGRAM = 2,  /* two consecutive characters of one Hangul/Han/Kana run */
-    KS_TERM_JOIN = 3     /* last char of a Hangul word + first char of the next one across whitespace;
-                            indexed under KS_PREFIX_JOIN so only spacing-variant queries see it */
+    KS_TERM_BIGRAM = 2   /* two consecutive characters of one Hangul/Han/Kana run */
 };
 
 /* Which unigrams a document run yields (queries never need more than the
@@ -27,18 +25,16 @@ enum ks_unigram_mode {
     KS_UNIGRAMS_NONE = 2  /* only one-character runs (one-syllable queries miss words containing them) */
 };
 
-#define KS_PREFIX_JOIN "J"     /* Xapian prefix of KS_TERM_JOIN terms */
 #define KS_PREFIX_TITLE "S"    /* Xapian prefix of title-field terms */
 #define KS_MAX_WORD_BYTES 64   /* longer words are cut at a character boundary */
 #define KS_MAX_INPUT_BYTES (64u << 20) /* one text field at most; larger is KS_ETOOBIG */
 
 typedef struct ks_analyzer_opts {
     int unigrams;      /* enum ks_unigram_mode */
-    int join_bigrams;  /* emit KS_TERM_JOIN terms (documents) */
-    int query;         /* query mode: no unigrams inside runs of two or more, no joins */
+    int query;         /* query mode: no unigrams inside runs of two or more */
 } ks_analyzer_opts;
 
-/* Default options for documents: all unigrams, join bigrams on. */
+/* Default options for documents: all unigrams. */
 ks_analyzer_opts ks_analyzer_default_opts(void);
 
 typedef struct ks_term {

@@ -29,11 +29,11 @@ typedef struct ks_plan_node {
     uint32_t term_len;
 } ks_plan_node;
 
-/* One term of a highlight item: a query word or phrase as positions. */
+/* One term of a highlight item: one spelling of a query word or phrase as
+ * terms at relative positions. */
 typedef struct ks_hl_term {
     uint32_t off, len;   /* unprefixed term bytes in plan->text */
     uint32_t rel;        /* position relative to the item's first term */
-    uint8_t join_ok;     /* the document may hold it as a join bigram (spacing variant) */
 } ks_hl_term;
 
 typedef struct ks_hl_item {

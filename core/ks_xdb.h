@@ -103,6 +103,9 @@ int ks_xdb_describe_plan(const ks_plan *plan, char **out /* OUT */, ks_errbuf *e
 enum {
     KS_XDB_CREATE = 1,     /* create a new database; fail if one exists */
     KS_XDB_OPEN = 2,       /* open an existing database; fail if none */
+    KS_XDB_CREATE_BULK = 3 /* create a throw-away build shard: updated in place, no fsync, no
+                              transaction (close always commits); only for databases that are
+                              discarded if the process dies, and synced before they are published */
 };
 
 /* Opens a writer. Xapian allows one writer per database: KS_ELOCKED if

@@ -2,12 +2,20 @@
  * - a word with one term is that term; a word with several is a PHRASE of
  *   them at their analyzer positions (so 카카오 matches the substring, never
  *   scattered syllables);
- * - in a word with two or more bigrams, each bigram may also be matched by
- *   its join form (KS_PREFIX_JOIN), so 인공지능 finds "인공 지능"; a lone
- *   bigram word (공지) never matches across a space;
+ * - spacing variants: a word of three or more Hangul/CJK characters also
+ *   matches with one space inside it. With the space after character k the
+ *   document holds the same bigrams at the same positions (spaces take no
+ *   position) except the one spanning the space, and a one-character side
+ *   is a word of its own, so each split is a phrase of those terms:
+ *   인공지능 = PHRASE(인공 공지 지능) OR PHRASE(인 공지 지능) OR PHRASE(인공 지능)
+ *   OR PHRASE(인공지 능). A quoted phrase of several words also matches with
+ *   the spaces between CJK words removed ("할 수 있다" finds 할수있다);
  * - title: items use the KS_PREFIX_TITLE terms;
- * - the words of a "phrase" are analysed together, so their positions are
- *   consecutive in the same way as the document's (spaces do not count). */
+ * - every alternative of a positive item is also a highlight item. */
+#include <unicode/uchar.h>
+#include <unicode/uscript.h>
+#include <unicode/utf8.h>
+
 #include "ks_plan.h"
 
 #include <stdio.h>
@@ -76,9 +84,105 @@ static long add_op(ks_plan *p, int op, const long *ids, size_t n, uint32_t windo
     return add_node(p, nd);
 }
 
+typedef struct seq_term {
+    const char *t;   /* term bytes (borrowed from the analyzer output) */
+    uint32_t len;
+    uint32_t pos;
+} seq_term;
+
+#define KS_PLAN_MAX_SPLIT_CHARS 12 /* longer words get no spacing alternatives */
+
+/* Adds the phrase (or single term) of seq[0..n) and, for a positive item,
+ * its highlight item. Returns the node, -2 (too many terms) or -1. */
+static long plan_seq(ks_plan *p, const char *pfx, const seq_term *seq, size_t n, int hl, int title_only)
+{
+    if (hl) {
+        if (grow((void **)&p->hl, &p->cap_hl, p->n_hl + 1, sizeof *p->hl) ||
+            grow((void **)&p->hl_terms, &p->cap_hl_terms, p->n_hl_terms + n, sizeof *p->hl_terms))
+            return -1;
+        ks_hl_item *h = &p->hl[p->n_hl++];
+        h->first = (uint32_t)p->n_hl_terms;
+        h->n = (uint32_t)n;
+        h->title_only = (uint8_t)title_only;
+        for (size_t i = 0; i < n; i++) {
+            ks_hl_term *ht = &p->hl_terms[p->n_hl_terms++];
+            if (add_text(p, seq[i].t, seq[i].len, "", 0, &ht->off))
+                return -1;
+            ht->len = seq[i].len;
+            ht->rel = seq[i].pos - seq[0].pos;
+        }
+    }
+    if (n == 1)
+        return add_term(p, pfx, seq[0].t, seq[0].len);
+    long kid[64];
+    if (n > 64)
+        return -2;
+    for (size_t i = 0; i < n; i++)
+        if ((kid[i] = add_term(p, pfx, seq[i].t, seq[i].len)) < 0)
+            return kid[i];
+    return add_op(p, KS_PLAN_PHRASE, kid, n, seq[n - 1].pos - seq[0].pos + 1);
+}
+
+/* Byte length of the first character of s. */
+static uint32_t first_char_len(const char *s, uint32_t len)
+{
+    int32_t i = 0;
+    U8_FWD_1((const uint8_t *)s, i, (int32_t)len);
+    return (uint32_t)i;
+}
+
+static int is_cjk(UChar32 c)
+{
+    UErrorCode ec = U_ZERO_ERROR;
+    UScriptCode sc = uscript_getScript(c, &ec);
+    return sc == USCRIPT_HANGUL || sc == USCRIPT_HAN || sc == USCRIPT_HIRAGANA || sc == USCRIPT_KATAKANA;
+}
+
+/* Copies text without the whitespace that stands between two CJK
+ * characters; returns the new length (dst holds len + 1 bytes). */
+static size_t join_cjk(const char *text, size_t len, char *dst)
+{
+    const uint8_t *u = (const uint8_t *)text;
+    size_t o = 0;
+    int32_t i = 0, n = (int32_t)len;
+    UChar32 prev = -1;
+    while (i < n) {
+        int32_t st = i;
+        UChar32 c;
+        U8_NEXT(u, i, n, c);
+        if (c >= 0 && u_isUWhiteSpace(c) && prev >= 0 && is_cjk(prev)) {
+            int32_t j = i;
+            UChar32 d = -1;
+            while (j < n) { /* the next non-space character */
+                U8_NEXT(u, j, n, d);
+                if (d < 0 || !u_isUWhiteSpace(d))
+                    break;
+            }
+            if (d >= 0 && is_cjk(d))
+                continue; /* drop this space */
+        }
+        memcpy(dst + o, text + st, (size_t)(i - st));
+        o += (size_t)(i - st);
+        prev = c;
+    }
+    dst[o] = 0;
+    return o;
+}
+
+static int same_terms(const ks_terms *a, const ks_terms *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->a[i].len != b->a[i].len || a->a[i].pos - a->a[0].pos != b->a[i].pos - b->a[0].pos ||
+            memcmp(ks_term_text(a, i), ks_term_text(b, i), a->a[i].len) != 0)
+            return 0;
+    return 1;
+}
+
 /* Plans one item; returns its node, -3 when it yields no term, -2 too many
  * terms, -1 out of memory. */
-static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_terms *t)
+static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_terms *t, ks_terms *t2)
 {
     ks_terms_reset(t);
     if (ks_analyze(qa, it->text, it->text_len, 0, t))
@@ -86,58 +190,72 @@ static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_t
     if (t->n == 0)
         return -3;
     const char *pfx = it->field == KS_FIELD_TITLE ? KS_PREFIX_TITLE : "";
-    size_t nbig = 0;
-    for (size_t i = 0; i < t->n; i++)
-        nbig += t->a[i].kind == KS_TERM_BIGRAM;
-
-    /* highlight item (positive items only: the caller rolls back otherwise) */
-    if (!it->negated) {
-        if (grow((void **)&p->hl, &p->cap_hl, p->n_hl + 1, sizeof *p->hl) ||
-            grow((void **)&p->hl_terms, &p->cap_hl_terms, p->n_hl_terms + t->n, sizeof *p->hl_terms))
-            return -1;
-        ks_hl_item *h = &p->hl[p->n_hl++];
-        h->first = (uint32_t)p->n_hl_terms;
-        h->n = (uint32_t)t->n;
-        h->title_only = it->field == KS_FIELD_TITLE;
-        for (size_t i = 0; i < t->n; i++) {
-            ks_hl_term *ht = &p->hl_terms[p->n_hl_terms++];
-            if (add_text(p, ks_term_text(t, i), t->a[i].len, "", 0, &ht->off))
-                return -1;
-            ht->len = t->a[i].len;
-            ht->rel = t->a[i].pos - t->a[0].pos;
-            ht->join_ok = t->a[i].kind == KS_TERM_BIGRAM && nbig >= 2;
-        }
-    }
-    if (t->n == 1)
-        return add_term(p, pfx, ks_term_text(t, 0), t->a[0].len);
-
-    long *kid = malloc(t->n * sizeof *kid);
-    if (!kid)
+    int hl = !it->negated, title_only = it->field == KS_FIELD_TITLE;
+    long alt[KS_PLAN_MAX_SPLIT_CHARS + 2];
+    size_t nalt = 0;
+    seq_term *seq = malloc((t->n + 2) * sizeof *seq);
+    if (!seq)
         return -1;
-    char jp[8];
-    snprintf(jp, sizeof jp, "%s%s", pfx, KS_PREFIX_JOIN);
-    long rc = 0;
-    for (size_t i = 0; i < t->n && rc >= 0; i++) {
-        long a = add_term(p, pfx, ks_term_text(t, i), t->a[i].len);
-        if (a >= 0 && t->a[i].kind == KS_TERM_BIGRAM && nbig >= 2) {
-            long alt[2] = { a, add_term(p, jp, ks_term_text(t, i), t->a[i].len) };
-            a = alt[1] < 0 ? alt[1] : add_op(p, KS_PLAN_OR, alt, 2, 0);
+    for (size_t i = 0; i < t->n; i++)
+        seq[i] = (seq_term){ ks_term_text(t, i), t->a[i].len, t->a[i].pos };
+    long rc = alt[nalt++] = plan_seq(p, pfx, seq, t->n, hl, title_only);
+
+    /* One space inside a single word of 3+ CJK characters (all bigrams). */
+    size_t m = t->n, nchars = m + 1;
+    int one_run = !it->is_phrase && m >= 2 && nchars <= KS_PLAN_MAX_SPLIT_CHARS;
+    for (size_t i = 0; one_run && i < m; i++)
+        one_run = t->a[i].kind == KS_TERM_BIGRAM && t->a[i].pos == t->a[0].pos + i;
+    for (size_t k = 1; one_run && rc >= 0 && k < nchars; k++) {
+        size_t n = 0;
+        if (k == 1) /* left side: the first character alone */
+            seq[n++] = (seq_term){ t->text + t->a[0].off, first_char_len(ks_term_text(t, 0), t->a[0].len),
+                                   t->a[0].pos };
+        else
+            for (size_t i = 0; i + 1 < k; i++)
+                seq[n++] = (seq_term){ ks_term_text(t, i), t->a[i].len, t->a[i].pos };
+        if (k == nchars - 1) { /* right side: the last character alone */
+            const ks_term *last = &t->a[m - 1];
+            uint32_t fl = first_char_len(ks_term_text(t, m - 1), last->len);
+            seq[n++] = (seq_term){ ks_term_text(t, m - 1) + fl, last->len - fl, last->pos + 1 };
+        } else {
+            for (size_t i = k; i < m; i++)
+                seq[n++] = (seq_term){ ks_term_text(t, i), t->a[i].len, t->a[i].pos };
         }
-        if (a < 0)
-            rc = a;
-        kid[i] = a;
+        rc = alt[nalt++] = plan_seq(p, pfx, seq, n, hl, title_only);
     }
-    if (rc >= 0)
-        rc = add_op(p, KS_PLAN_PHRASE, kid, t->n, t->a[t->n - 1].pos - t->a[0].pos + 1);
-    free(kid);
-    return rc;
+
+    /* A phrase of several CJK words also matches written without spaces. */
+    if (rc >= 0 && it->is_phrase && it->n_words > 1) {
+        char *joined = malloc(it->text_len + 1);
+        if (!joined) {
+            free(seq);
+            return -1;
+        }
+        size_t jl = join_cjk(it->text, it->text_len, joined);
+        ks_terms_reset(t2);
+        if (ks_analyze(qa, joined, jl, 0, t2) == 0 && t2->n && !same_terms(t, t2)) {
+            seq_term *s2 = realloc(seq, (t2->n + 2) * sizeof *seq);
+            if (s2) {
+                seq = s2;
+                for (size_t i = 0; i < t2->n; i++)
+                    seq[i] = (seq_term){ ks_term_text(t2, i), t2->a[i].len, t2->a[i].pos };
+                rc = alt[nalt++] = plan_seq(p, pfx, seq, t2->n, hl, title_only);
+            }
+        }
+        free(joined);
+    }
+    free(seq);
+    if (rc < 0)
+        return rc;
+    return add_op(p, KS_PLAN_OR, alt, nalt, 0);
 }
 
 int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *p, ks_errbuf *eb)
 {
     memset(p, 0, sizeof *p);
-    ks_terms t;
+    ks_terms t, t2;
     memset(&t, 0, sizeof t);
+    memset(&t2, 0, sizeof t2);
     long *pos = malloc((q->n_groups + 1) * sizeof *pos), *neg = malloc((q->n_items + 1) * sizeof *neg);
     long *alts = malloc((q->n_items + 1) * sizeof *alts);
     size_t npos = 0, nneg = 0;
@@ -150,7 +268,7 @@ int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *p, ks_errbuf *eb)
         const ks_query_group *gr = &q->groups[g];
         size_t nalt = 0;
         for (size_t i = 0; i < gr->n_items; i++) {
-            long id = plan_item(p, &gr->items[i], qa, &t);
+            long id = plan_item(p, &gr->items[i], qa, &t, &t2);
             if (id == -3)
                 continue; /* punctuation or symbols only: nothing to match */
             if (id == -2) {
@@ -193,6 +311,7 @@ out:
     free(neg);
     free(alts);
     ks_terms_free(&t);
+    ks_terms_free(&t2);
     if (rc)
         ks_plan_free(p);
     return rc;

@@ -30,19 +30,12 @@ static size_t lower_bound(const ks_terms *t, uint32_t pos)
     return lo;
 }
 
-/* Finds the document term at pos equal to want (optionally in its join
- * form); returns its index or -1. */
-static long term_at(const ks_terms *t, uint32_t pos, const char *want, size_t wl, int join_ok)
+/* Finds the document term at pos equal to want; returns its index or -1. */
+static long term_at(const ks_terms *t, uint32_t pos, const char *want, size_t wl)
 {
-    size_t jl = strlen(KS_PREFIX_JOIN);
-    for (size_t i = lower_bound(t, pos); i < t->n && t->a[i].pos == pos; i++) {
-        const char *x = ks_term_text(t, i);
-        size_t xl = t->a[i].len;
-        if (xl == wl && memcmp(x, want, wl) == 0 && t->a[i].kind != KS_TERM_JOIN)
+    for (size_t i = lower_bound(t, pos); i < t->n && t->a[i].pos == pos; i++)
+        if (t->a[i].len == wl && memcmp(ks_term_text(t, i), want, wl) == 0)
             return (long)i;
-        if (join_ok && t->a[i].kind == KS_TERM_JOIN && xl == wl + jl && memcmp(x + jl, want, wl) == 0)
-            return (long)i;
-    }
     return -1;
 }
 
@@ -60,12 +53,12 @@ static int find_spans(const ks_terms *t, const ks_plan *p, int title, span **out
         const char *t0 = p->text + ht[0].off;
         for (size_t i = 0; i < t->n; i++) {
             /* candidate starts: the item's first term (or its join form) */
-            if (term_at(t, t->a[i].pos, t0, ht[0].len, ht[0].join_ok) != (long)i)
+            if (t->a[i].len != ht[0].len || memcmp(ks_term_text(t, i), t0, ht[0].len) != 0)
                 continue;
             uint32_t p0 = t->a[i].pos, st = t->a[i].start, en = t->a[i].end;
             int ok = 1;
             for (uint32_t k = 1; k < it->n && ok; k++) {
-                long j = term_at(t, p0 + ht[k].rel, p->text + ht[k].off, ht[k].len, ht[k].join_ok);
+                long j = term_at(t, p0 + ht[k].rel, p->text + ht[k].off, ht[k].len);
                 if (j < 0)
                     ok = 0;
                 else {

@@ -19,6 +19,7 @@ struct ks_xdb {
 struct ks_xdb_writer {
     Xapian::WritableDatabase db;
     std::unique_ptr<Xapian::TermGenerator> tg;  // only for the baseline
+    bool in_txn;                                // changes wait in a transaction
 };
 
 namespace {
@@ -238,11 +239,15 @@ int ks_xdb_writer_open(const char *path, int mode, ks_xdb_writer **out, ks_errbu
     KS_TRY
     // New databases are glass directories; an existing one may be a stub
     // listing several shards (Xapian spreads new documents over them).
-    int flags = mode == KS_XDB_CREATE ? Xapian::DB_CREATE | Xapian::DB_BACKEND_GLASS : Xapian::DB_OPEN;
-    std::unique_ptr<ks_xdb_writer> w(new ks_xdb_writer{ Xapian::WritableDatabase(path, flags), nullptr });
-    // Always inside a transaction: Xapian otherwise commits on its own (at its
-    // flush threshold and on close), and "close without commit" must discard.
-    w->db.begin_transaction(true);
+    int flags = mode == KS_XDB_OPEN ? Xapian::DB_OPEN : Xapian::DB_CREATE | Xapian::DB_BACKEND_GLASS;
+    bool bulk = mode == KS_XDB_CREATE_BULK;
+    if (bulk) // measured: in-place updates and no fsync per commit (bench/RESULTS.md)
+        flags |= Xapian::DB_DANGEROUS | Xapian::DB_NO_SYNC;
+    std::unique_ptr<ks_xdb_writer> w(new ks_xdb_writer{ Xapian::WritableDatabase(path, flags), nullptr, !bulk });
+    // Otherwise inside a transaction: Xapian commits on its own (at its flush
+    // threshold and on close), and "close without commit" must discard.
+    if (w->in_txn)
+        w->db.begin_transaction(true);
     *out = w.release();
     return 0;
     KS_CATCH
@@ -303,8 +308,12 @@ int ks_xdb_writer_set_metadata(ks_xdb_writer *w, const char *key, const char *va
 int ks_xdb_writer_commit(ks_xdb_writer *w, ks_errbuf *eb)
 {
     KS_TRY
-    w->db.commit_transaction();
-    w->db.begin_transaction(true);
+    if (w->in_txn) {
+        w->db.commit_transaction();
+        w->db.begin_transaction(true);
+    } else {
+        w->db.commit();
+    }
     return 0;
     KS_CATCH
 }
@@ -313,10 +322,12 @@ int ks_xdb_writer_close(ks_xdb_writer *w, int commit, ks_errbuf *eb)
 {
     int rc = 0;
     try {
-        if (commit)
+        if (w->in_txn && commit)
             w->db.commit_transaction();
-        else
+        else if (w->in_txn)
             w->db.cancel_transaction();
+        else if (commit)
+            w->db.commit();
         w->db.close();
     } catch (...) {
         rc = map_exception(eb);

@@ -88,10 +88,10 @@ static const char *analyzer_settings(void)
     static char buf[256];
     ks_analyzer_opts o = ks_analyzer_default_opts();
     snprintf(buf, sizeof buf,
-             "nfkc_casefold; cjk bigrams+unigrams=%s; join_bigrams=%s; latin words (max %d bytes); "
-             "title_weight=%d",
+             "nfkc_casefold; cjk bigrams+unigrams=%s (positions: bigrams, one-character words); "
+             "latin words (max %d bytes); title_weight=%d",
              o.unigrams == KS_UNIGRAMS_ALL ? "all" : o.unigrams == KS_UNIGRAMS_TAIL ? "tail" : "none",
-             o.join_bigrams ? "on" : "off", KS_MAX_WORD_BYTES, KS_TITLE_WEIGHT);
+             KS_MAX_WORD_BYTES, KS_TITLE_WEIGHT);
     return buf;
 }
 
@@ -246,7 +246,7 @@ static int cmd_build(int argc, char **argv)
     for (int i = 0; i < a.threads; i++) {
         snprintf(shard_paths[i], sizeof shard_paths[i], "%s/shard-%d", tmp, i);
         shards[i] = shard_paths[i];
-        if ((rc = ks_xdb_writer_open(shard_paths[i], KS_XDB_CREATE, &w[i], &eb)))
+        if ((rc = ks_xdb_writer_open(shard_paths[i], KS_XDB_CREATE_BULK, &w[i], &eb)))
             goto fail;
     }
     ks_pipeline_opts po = { a.threads, w, 0, 1, a.batch, a.strict, !a.quiet && isatty(2), a.quiet, 1 };

@@ -11,10 +11,10 @@
 
 #include "ks_analyze.h"
 
-/* Renders terms as "text/kind/pos ..." with kind w, u, b or j. */
+/* Renders terms as "text/kind/pos ..." with kind w, u or b. */
 static char *render(const ks_terms *t)
 {
-    static const char kind[] = "wubj";
+    static const char kind[] = "wub";
     size_t cap = t->text_len + t->n * 16 + 1;
     char *s = malloc(cap), *p = s;
     *p = 0;
@@ -50,11 +50,10 @@ static const case_t doc_cases[] = {
     { "  \t\n ", "", 0 },
     { "책", "책/u/0", 0 },
     { "카카오", "카/u/0 카카/b/0 카/u/1 카오/b/1 오/u/2", 0 },
-    /* spaces do not count as positions; the join bigram spans the gap */
-    { "인공 지능", "인/u/0 인공/b/0 공/u/1 J공지/j/1 지/u/2 지능/b/2 능/u/3", 0 },
-    /* punctuation breaks the join */
+    /* spaces and punctuation do not count as positions */
+    { "인공 지능", "인/u/0 인공/b/0 공/u/1 지/u/2 지능/b/2 능/u/3", 0 },
     { "가, 나", "가/u/0 나/u/1", 0 },
-    { "가 나", "가/u/0 J가나/j/0 나/u/1", 0 },
+    { "가 나", "가/u/0 나/u/1", 0 },
     /* a mixed-script token is split at the script boundary */
     { "챗GPT와", "챗/u/0 gpt/w/1 와/u/2", 0 },
     { "한국語", "한/u/0 한국/b/0 국/u/1 語/u/2", 0 },
@@ -151,7 +150,7 @@ static void test_unigram_modes(void **state)
     ks_terms_free(&t);
     t = run("카카오 책", strlen("카카오 책"), 0, KS_UNIGRAMS_NONE);
     got = render(&t);
-    assert_string_equal(got, "카카/b/0 카오/b/1 J오책/j/2 책/u/3");
+    assert_string_equal(got, "카카/b/0 카오/b/1 책/u/3");
     free(got);
     ks_terms_free(&t);
 }
@@ -202,13 +201,13 @@ static void test_long_word_cut(void **state)
 static void test_very_long_input(void **state)
 {
     (void)state;
-    /* 100,000 x "가나다 ": each word 3 unigrams + 2 bigrams, and a join to the next */
+    /* 100,000 x "가나다 ": each word 3 unigrams + 2 bigrams */
     const size_t n = 100000, unit = strlen("가나다 ");
     char *s = malloc(n * unit + 1);
     for (size_t i = 0; i < n; i++)
         memcpy(s + i * unit, "가나다 ", unit);
     ks_terms t = run(s, n * unit, 0, KS_UNIGRAMS_ALL);
-    assert_int_equal(t.n, 5 * n + (n - 1));
+    assert_int_equal(t.n, 5 * n);
     assert_int_equal(t.next_pos, 3 * n);
     assert_int_equal(t.a[t.n - 1].pos, 3 * n - 1);
     assert_int_equal(t.a[t.n - 1].end, n * unit - 1);

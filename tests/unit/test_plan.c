@@ -1,0 +1,176 @@
+/* Unit tests of query plans (core/plan.c) and snippets (core/snippet.c):
+ * queries and the trees they must become, worked out by hand from the rules
+ * in plan.c; texts and the highlighted windows they must give. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ks_plan.h"
+#include "ks_snippet.h"
+
+static ks_analyzer *qa, *da;
+
+static int setup(void **state)
+{
+    (void)state;
+    ks_errbuf eb;
+    ks_analyzer_opts o = ks_analyzer_default_opts();
+    o.query = 1;
+    return ks_analyzer_new(&o, &qa, &eb) || ks_analyzer_new(NULL, &da, &eb);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ks_analyzer_free(qa);
+    ks_analyzer_free(da);
+    return 0;
+}
+
+static int plan_of(const char *q, ks_plan *p, ks_errbuf *eb)
+{
+    ks_query *pq;
+    int rc = ks_query_parse(q, strlen(q), &pq, eb);
+    if (rc)
+        return rc;
+    rc = ks_plan_build(pq, qa, p, eb);
+    ks_query_free(pq);
+    return rc;
+}
+
+static const struct {
+    const char *q, *want;
+} plans[] = {
+    { "책", "책" },
+    { "경쟁", "경쟁" }, /* two characters: one bigram, no spacing variants */
+    { "카카오", "OR(PHRASE/2(카카, 카오), PHRASE/2(카, 카오), PHRASE/3(카카, 오))" },
+    { "인공지능", "OR(PHRASE/3(인공, 공지, 지능), PHRASE/3(인, 공지, 지능), PHRASE/3(인공, 지능), "
+                  "PHRASE/4(인공, 공지, 능))" },
+    { "title:카카오", "OR(PHRASE/2(S카카, S카오), PHRASE/2(S카, S카오), PHRASE/3(S카카, S오))" },
+    { "title:뉴스", "S뉴스" },
+    { "-광고 뉴스", "AND_NOT(뉴스, 광고)" },
+    { "a OR b c", "AND(OR(a, b), c)" },
+    { "GPT", "gpt" },
+    { "챗GPT와", "PHRASE/3(챗, gpt, 와)" }, /* mixed scripts: no spacing variants */
+    { "\"open office\"", "PHRASE/2(open, office)" },
+    { "\"할 수 있다\"", "OR(PHRASE/3(할, 수, 있다), PHRASE/3(할수, 수있, 있다))" },
+    { "\"인공 지능\"", "OR(PHRASE/3(인공, 지능), PHRASE/3(인공, 공지, 지능))" },
+    /* 14 characters: over KS_PLAN_MAX_SPLIT_CHARS, the plain phrase only */
+    { "가나다라마바사아자차카타파하",
+      "PHRASE/13(가나, 나다, 다라, 라마, 마바, 바사, 사아, 아자, 자차, 차카, 카타, 타파, 파하)" },
+    { "책 !!!", "책" }, /* an item of punctuation only adds nothing */
+};
+
+static void test_plans(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+        ks_plan p;
+        ks_errbuf eb = { "" };
+        int rc = plan_of(plans[i].q, &p, &eb);
+        if (rc)
+            fail_msg("%s: error %d %s", plans[i].q, rc, eb.msg);
+        char buf[4096];
+        ks_plan_describe(&p, buf, sizeof buf);
+        if (strcmp(buf, plans[i].want) != 0)
+            fail_msg("%s\n  want: %s\n  got:  %s", plans[i].q, plans[i].want, buf);
+        ks_plan_free(&p);
+    }
+}
+
+static void test_plan_errors(void **state)
+{
+    (void)state;
+    ks_plan p;
+    ks_errbuf eb = { "" };
+    assert_int_equal(plan_of("!!! ???", &p, &eb), KS_EINVAL);
+    assert_non_null(strstr(eb.msg, "no searchable words"));
+    assert_int_equal(plan_of("-책", &p, &eb), KS_EINVAL); /* rejected by the parser */
+}
+
+static char *snip(const char *q, const char *text, size_t max_chars, int title, size_t *nm)
+{
+    ks_plan p;
+    ks_errbuf eb;
+    assert_int_equal(plan_of(q, &p, &eb), 0);
+    ks_snippet_opts o = { "[", "]", max_chars, title };
+    char *out;
+    size_t len;
+    assert_int_equal(ks_snippet_make(da, &p, text, strlen(text), &o, &out, &len, nm), 0);
+    assert_int_equal(len, strlen(out));
+    ks_plan_free(&p);
+    return out;
+}
+
+static void test_snippets(void **state)
+{
+    (void)state;
+    size_t nm;
+    char *s = snip("카카오", "카카오는 좋다. 카카오가 좋다", 0, 0, &nm);
+    assert_string_equal(s, "[카카오]는 좋다. [카카오]가 좋다");
+    assert_int_equal(nm, 2);
+    free(s);
+    /* a spacing variant is highlighted with its space */
+    s = snip("인공지능", "새 인공 지능 연구", 0, 0, &nm);
+    assert_string_equal(s, "새 [인공 지능] 연구");
+    free(s);
+    /* scattered syllables are not a match */
+    s = snip("카카오", "카 카 오", 0, 0, &nm);
+    assert_string_equal(s, "카 카 오");
+    assert_int_equal(nm, 0);
+    free(s);
+    /* newlines and tabs become spaces; title: items mark titles only */
+    s = snip("title:책", "책\t읽기\n책", 0, 0, &nm);
+    assert_string_equal(s, "책 읽기 책");
+    free(s);
+    s = snip("title:책", "책\t읽기", 0, 1, &nm);
+    assert_string_equal(s, "[책] 읽기");
+    free(s);
+}
+
+static void test_snippet_window(void **state)
+{
+    (void)state;
+    /* 300 'x ' words, then the match, then 300 more: the window holds the
+     * match, is cut at both ends with an ellipsis, and is at most 40 chars */
+    size_t n = 300;
+    char *text = malloc(2 * 4 * n + 64), *w = text; /* 2n words of 4 bytes, and the match */
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "가 ");
+    w += sprintf(w, "카카오 ");
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "나 ");
+    size_t nm;
+    char *s = snip("카카오", text, 40, 0, &nm);
+    assert_non_null(strstr(s, "[카카오]"));
+    assert_memory_equal(s, "\xE2\x80\xA6", 3);
+    assert_memory_equal(s + strlen(s) - 3, "\xE2\x80\xA6", 3);
+    /* characters: every Hangul syllable here is 3 bytes, a space 1 */
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        chars += (*p & 0xC0) != 0x80;
+    assert_true(chars <= 40 + 2 /* ellipses */ + 2 /* markers */);
+    free(s);
+    /* no match: the window starts at the beginning */
+    s = snip("책", text, 10, 0, &nm);
+    assert_int_equal(nm, 0);
+    assert_memory_equal(s, "가 가 가", strlen("가 가 가"));
+    free(s);
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plans),
+        cmocka_unit_test(test_plan_errors),
+        cmocka_unit_test(test_snippets),
+        cmocka_unit_test(test_snippet_window),
+    };
+    return cmocka_run_group_tests_name("plan", tests, setup, teardown);
+}
