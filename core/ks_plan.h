@@ -64,6 +64,13 @@ typedef struct ks_plan {
  * or KS_ENOMEM; eb holds a message fit for the user. */
 int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *out /* OUT */, ks_errbuf *eb);
 
+/* The relaxed plan of q, for when the plan above matches nothing: any of
+ * the positive items' terms (OR, ranked by BM25, so documents holding most
+ * of them come first), exclusions kept. It finds a word typed without any
+ * of its spaces (콤보상자목록상자마법사 for "콤보 상자 목록 상자 마법사"), which
+ * the exact plan's one-space variants cannot. Same contract as above. */
+int ks_plan_build_relaxed(const ks_query *q, ks_analyzer *qa, ks_plan *out /* OUT */, ks_errbuf *eb);
+
 /* One-line rendering, e.g. AND(PHRASE/2(카카, 카오), OR(책, ...)); snprintf
  * semantics (returns the full length). */
 int ks_plan_describe(const ks_plan *p, char *buf, size_t cap);

@@ -36,6 +36,8 @@ typedef struct ks_hit {
 typedef struct ks_results {
     uint64_t total;       /* matching documents */
     int estimate;         /* 1 when total is an estimate */
+    int relaxed;          /* 1 when nothing matched all the words and these hits match some
+                             (ks_plan_build_relaxed); total then counts those */
     ks_hit *hits;         /* n hits in rank order */
     size_t n;
     char *plan;           /* the analysed query, one line, for debugging (malloc'd) */

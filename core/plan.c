@@ -182,7 +182,8 @@ static int same_terms(const ks_terms *a, const ks_terms *b)
 
 /* Plans one item; returns its node, -3 when it yields no term, -2 too many
  * terms, -1 out of memory. */
-static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_terms *t, ks_terms *t2)
+static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_terms *t, ks_terms *t2,
+                      int relaxed)
 {
     ks_terms_reset(t);
     if (ks_analyze(qa, it->text, it->text_len, 0, t))
@@ -191,6 +192,19 @@ static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_t
         return -3;
     const char *pfx = it->field == KS_FIELD_TITLE ? KS_PREFIX_TITLE : "";
     int hl = !it->negated, title_only = it->field == KS_FIELD_TITLE;
+    if (relaxed && !it->negated) {
+        /* any of the item's terms; each is also highlighted on its own */
+        long kid[KS_PLAN_MAX_TERMS];
+        size_t nk = 0;
+        for (size_t i = 0; i < t->n && nk < KS_PLAN_MAX_TERMS; i++) {
+            seq_term one = { ks_term_text(t, i), t->a[i].len, 0 };
+            long id = plan_seq(p, pfx, &one, 1, hl, title_only);
+            if (id < 0)
+                return id;
+            kid[nk++] = id;
+        }
+        return add_op(p, KS_PLAN_OR, kid, nk, 0);
+    }
     long alt[KS_PLAN_MAX_SPLIT_CHARS + 2];
     size_t nalt = 0;
     seq_term *seq = malloc((t->n + 2) * sizeof *seq);
@@ -250,7 +264,7 @@ static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_t
     return add_op(p, KS_PLAN_OR, alt, nalt, 0);
 }
 
-int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *p, ks_errbuf *eb)
+static int build(const ks_query *q, ks_analyzer *qa, int relaxed, ks_plan *p, ks_errbuf *eb)
 {
     memset(p, 0, sizeof *p);
     ks_terms t, t2;
@@ -268,7 +282,7 @@ int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *p, ks_errbuf *eb)
         const ks_query_group *gr = &q->groups[g];
         size_t nalt = 0;
         for (size_t i = 0; i < gr->n_items; i++) {
-            long id = plan_item(p, &gr->items[i], qa, &t, &t2);
+            long id = plan_item(p, &gr->items[i], qa, &t, &t2, relaxed);
             if (id == -3)
                 continue; /* punctuation or symbols only: nothing to match */
             if (id == -2) {
@@ -295,7 +309,7 @@ int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *p, ks_errbuf *eb)
     if (!rc && npos == 0)
         rc = ks_seterr(eb, KS_EINVAL, "query has no searchable words (only punctuation or symbols?)");
     if (!rc) {
-        long root = add_op(p, KS_PLAN_AND, pos, npos, 0);
+        long root = add_op(p, relaxed ? KS_PLAN_OR : KS_PLAN_AND, pos, npos, 0);
         if (root >= 0 && nneg) {
             long n = add_op(p, KS_PLAN_OR, neg, nneg, 0);
             long two[2] = { root, n };
@@ -315,6 +329,16 @@ out:
     if (rc)
         ks_plan_free(p);
     return rc;
+}
+
+int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *p, ks_errbuf *eb)
+{
+    return build(q, qa, 0, p, eb);
+}
+
+int ks_plan_build_relaxed(const ks_query *q, ks_analyzer *qa, ks_plan *p, ks_errbuf *eb)
+{
+    return build(q, qa, 1, p, eb);
 }
 
 static int describe(const ks_plan *p, uint32_t id, char *buf, size_t cap, size_t at)

@@ -99,13 +99,13 @@ int ks_searcher_info(ks_searcher *s, ks_index_info *o, ks_errbuf *eb)
     return 0;
 }
 
-static int make_plan(ks_searcher *s, const char *q, size_t len, ks_plan *plan, ks_errbuf *eb)
+static int make_plan(ks_searcher *s, const char *q, size_t len, int relaxed, ks_plan *plan, ks_errbuf *eb)
 {
     ks_query *pq = NULL;
     int rc = ks_query_parse(q, len, &pq, eb);
     if (rc)
         return rc;
-    rc = ks_plan_build(pq, s->qa, plan, eb);
+    rc = relaxed ? ks_plan_build_relaxed(pq, s->qa, plan, eb) : ks_plan_build(pq, s->qa, plan, eb);
     ks_query_free(pq);
     return rc;
 }
@@ -167,13 +167,15 @@ void ks_results_free(ks_results *r)
     memset(r, 0, sizeof *r);
 }
 
-int ks_search(ks_searcher *s, const char *q, size_t len, const ks_search_opts *o, ks_results *out, ks_errbuf *eb)
+static int run(ks_searcher *s, const char *q, size_t len, const ks_search_opts *o, int relaxed, ks_results *out,
+               ks_errbuf *eb)
 {
     memset(out, 0, sizeof *out);
     ks_plan plan;
-    int rc = make_plan(s, q, len, &plan, eb);
+    int rc = make_plan(s, q, len, relaxed, &plan, eb);
     if (rc)
         return rc;
+    out->relaxed = relaxed;
     out->hits = calloc(o->limit ? o->limit : 1, sizeof *out->hits);
     size_t dl = (size_t)ks_plan_describe(&plan, NULL, 0) + 1;
     out->plan = malloc(dl);
@@ -199,6 +201,16 @@ int ks_search(ks_searcher *s, const char *q, size_t len, const ks_search_opts *o
     return rc;
 }
 
+int ks_search(ks_searcher *s, const char *q, size_t len, const ks_search_opts *o, ks_results *out, ks_errbuf *eb)
+{
+    int rc = run(s, q, len, o, 0, out, eb);
+    if (rc || out->total > 0)
+        return rc;
+    /* Nothing has all the words: rank what has some of them. */
+    ks_results_free(out);
+    return run(s, q, len, o, 1, out, eb);
+}
+
 static int no_hit(void *ud, uint32_t docid, double score, const char *data, size_t len)
 {
     (void)ud;
@@ -212,7 +224,7 @@ static int no_hit(void *ud, uint32_t docid, double score, const char *data, size
 int ks_search_count(ks_searcher *s, const char *q, size_t len, uint64_t *count, ks_errbuf *eb)
 {
     ks_plan plan;
-    int rc = make_plan(s, q, len, &plan, eb);
+    int rc = make_plan(s, q, len, 0, &plan, eb);
     if (rc)
         return rc;
     ks_xdb_stats st;

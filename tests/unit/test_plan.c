@@ -83,6 +83,23 @@ static void test_plans(void **state)
     }
 }
 
+static void test_relaxed_plan(void **state)
+{
+    (void)state;
+    ks_query *pq;
+    ks_errbuf eb;
+    const char *q = "대화상자 -광고 title:책";
+    assert_int_equal(ks_query_parse(q, strlen(q), &pq, &eb), 0);
+    ks_plan p;
+    assert_int_equal(ks_plan_build_relaxed(pq, qa, &p, &eb), 0);
+    char buf[1024];
+    ks_plan_describe(&p, buf, sizeof buf);
+    /* any word's terms, exclusions still excluded */
+    assert_string_equal(buf, "AND_NOT(OR(OR(대화, 화상, 상자), S책), 광고)");
+    ks_plan_free(&p);
+    ks_query_free(pq);
+}
+
 static void test_plan_errors(void **state)
 {
     (void)state;
@@ -169,6 +186,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plans),
         cmocka_unit_test(test_plan_errors),
+        cmocka_unit_test(test_relaxed_plan),
         cmocka_unit_test(test_snippets),
         cmocka_unit_test(test_snippet_window),
     };
