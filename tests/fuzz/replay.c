@@ -1,7 +1,8 @@
-/* Runs the query fuzz target once on every file of its seed corpus
- * (tests/fuzz/corpus/query, found via $KS_SRCDIR) so `make check` keeps the
- * target compiling and replays the seeds and crash regressions under the
- * sanitizers, without libFuzzer. Prints TAP: one test per file. */
+/* Runs a fuzz target once on every file of its seed corpus
+ * (tests/fuzz/corpus/KS_FUZZ_CORPUS, found via $KS_SRCDIR) so `make check`
+ * keeps the target compiling and replays the seeds and crash regressions
+ * under the sanitizers, without libFuzzer. Prints TAP: one test per file.
+ * Linked with one target; KS_FUZZ_CORPUS names its corpus folder. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,7 +50,7 @@ int main(void)
 {
     const char *src = getenv("KS_SRCDIR");
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/query", src ? src : ".");
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/" KS_FUZZ_CORPUS, src ? src : ".");
     DIR *d = opendir(dir);
     if (!d) {
         printf("Bail out! cannot open %s\n", dir);
