@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 1) {
         if (rec.id_len == 0 || strlen(rec.id) != rec.id_len)
             abort();
-        /* unknown fields may hold NUL (\\u0000); every reader of stored data
+        /* unknown fields may hold NUL (\u0000); every reader of stored data
          * parses with JSON_ALLOW_NUL, as here */
         json_t *o = json_loadb(rec.data, rec.data_len, JSON_ALLOW_NUL, NULL);
         if (!o || !json_is_object(o))
