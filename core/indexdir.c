@@ -42,10 +42,29 @@ int ks_indexdir_current(const char *index, char *gen, size_t cap, ks_errbuf *eb)
     return 0;
 }
 
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char p[KS_INDEX_PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *s = '/';
+    }
+    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int ks_indexdir_lock(const char *index, int *fd, ks_errbuf *eb)
 {
     char path[KS_INDEX_PATH_MAX];
-    if (mkdir(index, 0755) != 0 && errno != EEXIST)
+    if (make_dirs(index) != 0)
         return ks_seterr(eb, KS_EIO, "cannot create %s: %s", index, strerror(errno));
     snprintf(path, sizeof path, "%s/.lock", index);
     int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

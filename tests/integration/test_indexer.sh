@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 CORPUS="$KS_SHARED/corpus/ko-corpus.jsonl.gz"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
-plan 40
+plan 41
 mk_tmp
 IDX="$T/idx"
 
@@ -88,6 +88,9 @@ printf 'bad \xff utf8\n' > "$T/texts/c.txt"
 check_eq "a text folder with one invalid file exits 1" 1 $?
 check_eq "the two valid text files are indexed" 2 "$(info_docs "$T/textidx")"
 check "a text file's first line is its title" sh -c "'$INDEXER' get '$T/textidx' '$T/texts/a.txt' | grep -q '\"title\":\"첫 줄은 제목\"'"
+
+"$INDEXER" build -q --format text -i "$T/texts/a.txt" -o "$T/not/yet/there/idx" 2>/dev/null
+check_eq "-o creates missing parent folders" 1 "$(info_docs "$T/not/yet/there/idx")"
 
 # --- missing index, usage -----------------------------------------------------
 "$INDEXER" info "$T/nothing-here" 2>"$T/missing.err"
