@@ -1,8 +1,14 @@
-/* eval_quality INDEX QUERIES.jsonl [--show-misses]: runs every query of an
- * eval file (shared/eval format: qid, kind, query, relevant[], target)
- * through the searcher and prints MRR@10, Recall@10, Success@10 and the
- * number of empty or failed queries, per kind and overall. */
+/* eval_quality INDEX|HOST:PORT QUERIES.jsonl [--show-misses]: runs every
+ * query of an eval file (shared/eval format: qid, kind, query, relevant[],
+ * target) through the searcher directly (INDEX) or through a running
+ * kosearchd over the line protocol (HOST:PORT), and prints MRR@10,
+ * Recall@10, Success@10 and the number of empty or failed queries, per kind
+ * and overall. */
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +40,49 @@ static void print_row(const agg *a)
            a->n ? a->recall / a->n : 0, a->n ? a->success / a->n : 0, a->empty, a->errors);
 }
 
+/* Protocol mode: one connection, one SEARCH per query; ids from HIT lines. */
+static FILE *net_in, *net_out;
+
+static int net_open(const char *spec)
+{
+    char host[256];
+    const char *c = strrchr(spec, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(c - spec), spec);
+    struct addrinfo hints = { 0 }, *ai;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, c + 1, &hints, &ai))
+        return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    net_in = fdopen(fd, "r");
+    net_out = fdopen(dup(fd), "w");
+    return net_in && net_out ? 0 : -1;
+}
+
+/* Sends SEARCH for text; fills ids[0..*n) (caller frees each). 0 or -1 (ERR). */
+static int net_search(const char *text, char **ids, size_t *n, char *err, size_t cap)
+{
+    static char line[1 << 20];
+    fprintf(net_out, "SEARCH limit=10 -- %s\n", text);
+    fflush(net_out);
+    *n = 0;
+    if (!fgets(line, sizeof line, net_in))
+        return snprintf(err, cap, "connection closed"), -1;
+    if (strncmp(line, "OK ", 3) != 0)
+        return snprintf(err, cap, "%.200s", line), -1;
+    while (fgets(line, sizeof line, net_in) && strcmp(line, "END\n") != 0) {
+        /* HIT <rank>\t<score>\t<id>\t<title>\t<snippet> */
+        char *a = strchr(line, '\t'), *b = a ? strchr(a + 1, '\t') : NULL, *e = b ? strchr(b + 1, '\t') : NULL;
+        if (e && *n < 10)
+            ids[(*n)++] = strndup(b + 1, (size_t)(e - b - 1));
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -42,9 +91,10 @@ int main(int argc, char **argv)
     }
     int show = argc > 3 && strcmp(argv[3], "--show-misses") == 0;
     ks_errbuf eb = { "" };
-    ks_searcher *s;
-    if (ks_searcher_open(argv[1], &s, &eb)) {
-        fprintf(stderr, "eval_quality: %s\n", eb.msg);
+    ks_searcher *s = NULL;
+    int net = strchr(argv[1], ':') != NULL;
+    if (net ? net_open(argv[1]) != 0 : ks_searcher_open(argv[1], &s, &eb) != 0) {
+        fprintf(stderr, "eval_quality: %s\n", net ? "cannot connect" : eb.msg);
         return 2;
     }
     FILE *f = fopen(argv[2], "r");
@@ -67,8 +117,18 @@ int main(int argc, char **argv)
         json_t *rel = json_object_get(q, "relevant");
         agg *k = kind_agg(a, &na, kind ? kind : "?");
         ks_results r;
+        memset(&r, 0, sizeof r);
         double rr = 0, rec = 0, suc = 0;
-        int err = ks_search(s, text, strlen(text), &o, &r, &eb);
+        char *ids[10];
+        size_t nids = 0;
+        int err;
+        if (net) {
+            err = net_search(text, ids, &nids, eb.msg, sizeof eb.msg);
+        } else {
+            err = ks_search(s, text, strlen(text), &o, &r, &eb);
+            for (size_t i = 0; !err && i < r.n && i < 10; i++)
+                ids[nids++] = strdup(r.hits[i].id);
+        }
         if (err) {
             k->errors++;
             all.errors++;
@@ -76,9 +136,9 @@ int main(int argc, char **argv)
                 printf("ERROR %s: %s\n", text, eb.msg);
         } else {
             size_t nrel = json_array_size(rel), found = 0;
-            for (size_t i = 0; i < r.n; i++) {
+            for (size_t i = 0; i < nids; i++) {
                 for (size_t j = 0; j < nrel; j++)
-                    if (strcmp(r.hits[i].id, json_string_value(json_array_get(rel, j))) == 0) {
+                    if (strcmp(ids[i], json_string_value(json_array_get(rel, j))) == 0) {
                         found++;
                         if (rr == 0)
                             rr = 1.0 / (double)(i + 1);
@@ -87,12 +147,15 @@ int main(int argc, char **argv)
             }
             rec = nrel ? (double)found / (double)nrel : 0;
             suc = found > 0;
-            if (r.n == 0) {
+            if (nids == 0) {
                 k->empty++;
                 all.empty++;
             }
             if (show && rr == 0)
-                printf("MISS [%s] %s  (total %llu) plan=%s\n", kind, text, (unsigned long long)r.total, r.plan);
+                printf("MISS [%s] %s  (total %llu) plan=%s\n", kind, text, (unsigned long long)r.total,
+                       r.plan ? r.plan : "-");
+            for (size_t i = 0; i < nids; i++)
+                free(ids[i]);
             ks_results_free(&r);
         }
         k->n++;
@@ -110,6 +173,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < na; i++)
         print_row(&a[i]);
     print_row(&all);
-    ks_searcher_close(s);
+    if (s)
+        ks_searcher_close(s);
     return 0;
 }

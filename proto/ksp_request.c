@@ -409,8 +409,11 @@ int ksp_parse_request(const char *line, size_t len, const ksp_limits *lim,
         return KSP_EHTTP;
     }
 
-    /* Whole line: valid UTF-8, and no control characters except TAB (C0,
-     * DEL and C1 are refused: replies could not carry them back). */
+    /* Whole line: valid UTF-8, and no C0 control character but TAB, no DEL:
+     * those are binary garbage or terminal escapes. C1 controls (U+0080 to
+     * U+009F) are accepted as text: real documents hold them (mis-decoded
+     * characters) and users paste them into queries; the analyzer treats
+     * them as separators, and replies turn them into spaces. */
     const uint8_t *u = (const uint8_t *)line;
     for (size_t i = 0; i < len;) {
         size_t start = i;
@@ -421,7 +424,7 @@ int ksp_parse_request(const char *line, size_t len, const ksp_limits *lim,
                           "invalid UTF-8 at byte %zu", start);
             return KS_EUTF8;
         }
-        if ((c < 0x20 && c != '\t') || (c >= 0x7f && c <= 0x9f)) {
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
             ksp_error_set(err, KSP_ERR_BAD_REQUEST, 0,
                           "control character U+%04X at byte %zu",
                           (unsigned)c, start);

@@ -25,8 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                   \
     } while (0)
 
-/* Valid UTF-8 without control characters other than those allowed. */
-static int clean_utf8(const char *s, size_t len, int allow_tab_lf)
+/* Valid UTF-8 without control characters other than those allowed: TAB
+ * and LF if allow_tab_lf, C1 controls (U+0080..U+009F) if allow_c1. */
+static int clean_utf8_c1(const char *s, size_t len, int allow_tab_lf, int allow_c1)
 {
     const uint8_t *u = (const uint8_t *)s;
     for (size_t i = 0; i < len;) {
@@ -37,11 +38,17 @@ static int clean_utf8(const char *s, size_t len, int allow_tab_lf)
         if (c == '\t' || c == '\n') {
             if (!allow_tab_lf)
                 return 0;
-        } else if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+        } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f && !allow_c1)) {
             return 0;
         }
     }
     return 1;
+}
+
+/* Replies: no control characters at all (fields are sanitised). */
+static int clean_utf8(const char *s, size_t len, int allow_tab_lf)
+{
+    return clean_utf8_c1(s, len, allow_tab_lf, 0);
 }
 
 static int valid_utf8(const char *s, size_t len)
@@ -148,7 +155,8 @@ static void check_request(const char *line, size_t size, const ksp_limits *lim)
         CHECK(req.cmd != KSP_CMD_NONE);
         CHECK(err.code == KSP_ERR_NONE && err.message[0] == '\0');
         CHECK(req.arg.len == 0 || (req.arg.ptr >= line && req.arg.ptr + req.arg.len <= line + size));
-        CHECK(clean_utf8(req.arg.ptr, req.arg.len, 1));
+        /* requests may carry C1 controls as text (PROTOCOL.md §2) */
+        CHECK(clean_utf8_c1(req.arg.ptr, req.arg.len, 1, 1));
         if (req.cmd == KSP_CMD_SEARCH || req.cmd == KSP_CMD_COUNT || req.cmd == KSP_CMD_GET)
             CHECK(req.arg.len > 0);
         if (req.cmd == KSP_CMD_SEARCH) {
