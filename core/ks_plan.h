@@ -17,7 +17,8 @@ enum ks_plan_op {
     KS_PLAN_AND = 1,    /* all children */
     KS_PLAN_OR = 2,     /* any child */
     KS_PLAN_PHRASE = 3, /* children (terms or ORs of terms) in order within `window` positions */
-    KS_PLAN_AND_NOT = 4 /* first child and none of the second */
+    KS_PLAN_AND_NOT = 4, /* first child and none of the second */
+    KS_PLAN_AND_MAYBE = 5 /* matches the first child; the second adds its weight where it matches too */
 };
 
 typedef struct ks_plan_node {

@@ -11,7 +11,11 @@
  *   OR PHRASE(인공지 능). A quoted phrase of several words also matches with
  *   the spaces between CJK words removed ("할 수 있다" finds 할수있다);
  * - title: items use the KS_PREFIX_TITLE terms;
- * - every alternative of a positive item is also a highlight item. */
+ * - every alternative of a positive item is also a highlight item;
+ * - phrase boost: when a query has several plain words, documents holding
+ *   them next to each other in query order, in the body or the title, get
+ *   that phrase's weight on top (AND_MAYBE): "표 삽입" ranks the page titled
+ *   "표 삽입" above pages where 표 and 삽입 are far apart. */
 #include <unicode/uchar.h>
 #include <unicode/uscript.h>
 #include <unicode/utf8.h>
@@ -264,6 +268,49 @@ static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_t
     return add_op(p, KS_PLAN_OR, alt, nalt, 0);
 }
 
+/* The phrase boost of a query with several plain words (no OR, no phrase,
+ * no field): OR(PHRASE(the words' terms), PHRASE(their title terms)), the
+ * words analysed together so positions run across them as in a document.
+ * Returns the node, -3 when the query does not qualify, or -1/-2. */
+static long phrase_boost(ks_plan *p, const ks_query *q, ks_analyzer *qa, ks_terms *t)
+{
+    size_t len = 0, nw = 0;
+    for (size_t g = 0; g < q->n_groups; g++) {
+        const ks_query_item *it = q->groups[g].items;
+        if (it->negated)
+            continue;
+        if (q->groups[g].n_items != 1 || it->is_phrase || it->field != KS_FIELD_ANY)
+            return -3;
+        len += it->text_len + 1;
+        nw++;
+    }
+    if (nw < 2)
+        return -3;
+    char *text = malloc(len + 1), *w = text;
+    if (!text)
+        return -1;
+    for (size_t g = 0; g < q->n_groups; g++) {
+        const ks_query_item *it = q->groups[g].items;
+        if (it->negated)
+            continue;
+        memcpy(w, it->text, it->text_len);
+        w += it->text_len;
+        *w++ = ' ';
+    }
+    ks_terms_reset(t);
+    int rc = ks_analyze(qa, text, (size_t)(w - text), 0, t);
+    free(text);
+    if (rc || t->n < 2 || t->n > 32)
+        return rc ? -1 : -3;
+    seq_term seq[32];
+    for (size_t i = 0; i < t->n; i++)
+        seq[i] = (seq_term){ ks_term_text(t, i), t->a[i].len, t->a[i].pos };
+    long both[2] = { plan_seq(p, "", seq, t->n, 0, 0), plan_seq(p, KS_PREFIX_TITLE, seq, t->n, 0, 0) };
+    if (both[0] < 0 || both[1] < 0)
+        return both[0] < 0 ? both[0] : both[1];
+    return add_op(p, KS_PLAN_OR, both, 2, 0);
+}
+
 static int build(const ks_query *q, ks_analyzer *qa, int relaxed, ks_plan *p, ks_errbuf *eb)
 {
     memset(p, 0, sizeof *p);
@@ -310,6 +357,13 @@ static int build(const ks_query *q, ks_analyzer *qa, int relaxed, ks_plan *p, ks
         rc = ks_seterr(eb, KS_EINVAL, "query has no searchable words (only punctuation or symbols?)");
     if (!rc) {
         long root = add_op(p, relaxed ? KS_PLAN_OR : KS_PLAN_AND, pos, npos, 0);
+        long boost = root >= 0 && npos >= 2 && !relaxed ? phrase_boost(p, q, qa, &t) : -3;
+        if (boost >= 0) {
+            long two[2] = { root, boost };
+            root = add_op(p, KS_PLAN_AND_MAYBE, two, 2, 0);
+        } else if (boost != -3) {
+            root = boost;
+        }
         if (root >= 0 && nneg) {
             long n = add_op(p, KS_PLAN_OR, neg, nneg, 0);
             long two[2] = { root, n };
@@ -343,7 +397,7 @@ int ks_plan_build_relaxed(const ks_query *q, ks_analyzer *qa, ks_plan *p, ks_err
 
 static int describe(const ks_plan *p, uint32_t id, char *buf, size_t cap, size_t at)
 {
-    static const char *names[] = { "TERM", "AND", "OR", "PHRASE", "AND_NOT" };
+    static const char *names[] = { "TERM", "AND", "OR", "PHRASE", "AND_NOT", "AND_MAYBE" };
     const ks_plan_node *n = &p->nodes[id];
     size_t k = at;
 #define PUT(...)                                                                                   \

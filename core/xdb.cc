@@ -99,6 +99,8 @@ Xapian::Query plan_query(const ks_plan *p, uint32_t id)
         return Xapian::Query(Xapian::Query::OP_PHRASE, kids.begin(), kids.end(), n.window);
     case KS_PLAN_AND_NOT:
         return Xapian::Query(Xapian::Query::OP_AND_NOT, kids[0], kids[1]);
+    case KS_PLAN_AND_MAYBE:
+        return Xapian::Query(Xapian::Query::OP_AND_MAYBE, kids[0], kids[1]);
     }
     throw Xapian::InvalidArgumentError("bad plan node");
 }

@@ -64,6 +64,9 @@ static const struct {
     { "가나다라마바사아자차카타파하",
       "PHRASE/13(가나, 나다, 다라, 라마, 마바, 바사, 사아, 아자, 자차, 차카, 카타, 타파, 파하)" },
     { "책 !!!", "책" }, /* an item of punctuation only adds nothing */
+    /* several plain words: the adjacent phrase (body or title) adds weight */
+    { "표 삽입", "AND_MAYBE(AND(표, 삽입), OR(PHRASE/2(표, 삽입), PHRASE/2(S표, S삽입)))" },
+    { "-광고 표 삽입", "AND_NOT(AND_MAYBE(AND(표, 삽입), OR(PHRASE/2(표, 삽입), PHRASE/2(S표, S삽입))), 광고)" },
 };
 
 static void test_plans(void **state)
