@@ -30,6 +30,7 @@ EOF
 src=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${KS_BUILDDIR:-$src/build}
 shared=${KS_SHARED:-$src/../shared}
+shared=$(cd "$shared" 2>/dev/null && pwd || echo "$shared")
 corpus=$shared/corpus/ko-corpus.jsonl.gz
 queries=$src/bench/queries/dev-queries.txt
 index=
@@ -132,6 +133,7 @@ configs=(
     "SEARCH|-q $queries -c 64 -d 8"
 )
 total=$((runs * ${#configs[@]}))
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "kosearchd pid $dpid on 127.0.0.1:$port; $total runs of ${secs}s + ${warm}s warm-up" >&2
 n=0
 # Rounds rather than back-to-back repeats, so a burst of load from other
@@ -159,12 +161,12 @@ dpid=
 # --- report ---------------------------------------------------------------
 model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null)
 flags=$(awk -F': *' '/^flags/ {print $2; exit}' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' |
-    grep -E '^(avx2|avx512f|avx512bw|avx512vl|avx512_vnni)$' | tr '\n' ' ')
+    grep -E '^(avx2|avx512f|avx512bw|avx512vl|avx512_vnni)$' | paste -sd' ')
 echo "## Daemon throughput (kosearchd, --engine ${engine:-xapian})"
 echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "- machine: $(nproc) cores, ${model:-unknown CPU}; flags: ${flags:-none of avx2/avx512}; $(uname -sr)"
-echo "- load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- load average (1, 5, 15 min) before the runs: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- kosearchd ${version:-?} (engine ${engine:-?}), $threads worker threads, index of $docs documents;"
 echo "  ks-loadgen runs in one thread on the same machine"
 echo "- each figure is the median of $runs runs of ${secs} s measured after ${warm} s warm-up"
