@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 
@@ -112,6 +113,45 @@ int ksd_reload(ksd_server *srv, ksd_worker *w, uint64_t *revision, ks_errbuf *eb
     return 0;
 }
 
+/* A refused connection gets its ERR line, then a lingering close: we stop
+ * writing and read (and drop) what the client sends until it closes or 2 s
+ * pass. Closing with unread input would make the kernel reset the
+ * connection, and the client could lose the ERR line. */
+static void refused_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void refused_write_cb(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+static void refused_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    bufferevent_free(bev); /* EOF, error or the 2 s timeout */
+}
+
+static void refuse(ksd_server *srv, evutil_socket_t fd)
+{
+    static const char msg[] = "ERR TOO_MANY_CONNECTIONS server is at its connection limit; try again later\n";
+    struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        evutil_closesocket(fd);
+        return;
+    }
+    struct timeval tv = { 2, 0 };
+    bufferevent_setcb(bev, refused_read_cb, refused_write_cb, refused_event_cb, NULL);
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_write(bev, msg, sizeof msg - 1);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
     (void)l;
@@ -120,10 +160,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     ksd_server *srv = arg;
     if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections) {
         atomic_fetch_sub(&srv->nconns, 1);
-        static const char msg[] = "ERR TOO_MANY_CONNECTIONS server is at its connection limit; try again later\n";
-        ssize_t ignored = send(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-        (void)ignored;
-        evutil_closesocket(fd);
+        refuse(srv, fd);
         return;
     }
     ksd_worker *w = &srv->workers[srv->rr];
