@@ -25,6 +25,8 @@ typedef struct ks_docbuild {
     char *aux;               /* "S"-prefixed title terms and the id term */
     size_t aux_len, aux_cap; /* bytes used / allocated in aux */
     size_t n_invalid;        /* invalid UTF-8 sequences replaced in this document */
+    uint32_t *slot;          /* hash slots (posting index or UINT32_MAX) counting unpositioned terms */
+    size_t cap_slot;         /* slots allocated */
 } ks_docbuild;
 
 /* Analyses title and body with a and fills b's postings; doc is then ready
