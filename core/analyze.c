@@ -56,6 +56,13 @@ struct ks_analyzer {
     size_t tmp_cap;
     run_char *run;        /* the current CJK run or word */
     size_t run_cap;
+    /* ICU's answers for recently seen code points (direct-mapped): Korean
+     * text repeats a few hundred syllables, so most lookups stop here */
+    struct {
+        UChar32 c;        /* -1: empty */
+        int8_t cls;       /* CLS_* */
+        int16_t script;   /* UScriptCode */
+    } memo[1024];
 };
 
 ks_analyzer_opts ks_analyzer_default_opts(void)
@@ -71,6 +78,8 @@ int ks_analyzer_new(const ks_analyzer_opts *opts, ks_analyzer **out, ks_errbuf *
     if (!a)
         return ks_seterr(eb, KS_ENOMEM, "out of memory creating analyzer");
     a->o = opts ? *opts : ks_analyzer_default_opts();
+    for (size_t i = 0; i < sizeof a->memo / sizeof a->memo[0]; i++)
+        a->memo[i].c = -1;
     UErrorCode ec = U_ZERO_ERROR;
     a->nfkc_cf = unorm2_getNFKCCasefoldInstance(&ec);
     if (U_FAILURE(ec)) {
@@ -247,7 +256,7 @@ static int normalize(ks_analyzer *a, size_t n)
     return 0;
 }
 
-static int classify(UChar32 c, UScriptCode *script)
+static int classify_icu(UChar32 c, UScriptCode *script)
 {
     UErrorCode ec = U_ZERO_ERROR;
     UScriptCode s = uscript_getScript(c, &ec);
@@ -276,6 +285,19 @@ static int classify(UChar32 c, UScriptCode *script)
     if (gc == U_NON_SPACING_MARK || gc == U_COMBINING_SPACING_MARK || gc == U_ENCLOSING_MARK)
         return CLS_MARK;
     return u_isUWhiteSpace(c) ? CLS_SPACE : CLS_PUNCT;
+}
+
+static int classify(ks_analyzer *a, UChar32 c, UScriptCode *script)
+{
+    size_t k = (size_t)c & (sizeof a->memo / sizeof a->memo[0] - 1);
+    if (a->memo[k].c != c) {
+        UScriptCode s = USCRIPT_COMMON;
+        a->memo[k].cls = (int8_t)classify_icu(c, &s);
+        a->memo[k].script = (int16_t)s;
+        a->memo[k].c = c;
+    }
+    *script = (UScriptCode)a->memo[k].script;
+    return a->memo[k].cls;
 }
 
 /* Appends one term whose text is the UTF-8 of chars[0..nc). */
@@ -345,7 +367,7 @@ int ks_analyze(ks_analyzer *a, const char *s, size_t len, uint32_t pos_base, ks_
         int at_end = i >= n;
         if (!at_end) {
             U16_NEXT(u, i, n, c);
-            cls = classify(c, &sc);
+            cls = classify(a, c, &sc);
         }
         /* Does this character continue the current token? */
         int cont = 0;

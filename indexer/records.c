@@ -254,7 +254,9 @@ int ks_record_from_json(const char *line, size_t len, ks_record *rec, ks_errbuf 
         rc = ks_seterr(eb, KS_EINVAL, "missing required field 'id'");
         goto out;
     }
+    int rewritten = 0;
     if (json_is_integer(v)) {
+        rewritten = 1;
         il = (size_t)snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(v));
         id = idbuf;
         json_object_set_new(o, "id", json_stringn(idbuf, il)); /* stored as a string */
@@ -295,7 +297,7 @@ int ks_record_from_json(const char *line, size_t len, ks_record *rec, ks_errbuf 
             }
         }
     }
-    {
+    if (rewritten) {
         char *data = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!data) {
             rc = KS_ENOMEM;
@@ -303,6 +305,13 @@ int ks_record_from_json(const char *line, size_t len, ks_record *rec, ks_errbuf 
         }
         rc = pack(rec, id, il, title, tl, body, bl, data, strlen(data));
         free(data);
+    } else {
+        /* The line is a valid JSON object already: store it as it came
+         * (less the surrounding white space) rather than re-serialise it. */
+        size_t e = len;
+        while (e > i && (line[e - 1] == ' ' || line[e - 1] == '\t' || line[e - 1] == '\r' || line[e - 1] == '\n'))
+            e--;
+        rc = pack(rec, id, il, title, tl, body, bl, line + i, e - i);
     }
     if (!rc)
         rc = 1;
