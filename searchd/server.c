@@ -201,6 +201,16 @@ static struct evconnlistener *listen_on(ksd_server *srv, const char *spec, char 
     }
     memcpy(host, spec, hl);
     host[hl] = 0;
+    /* getaddrinfo() takes any number as a service and keeps its low 16 bits
+     * (99999 would listen on 34463): check the range ourselves. */
+    const char *port = colon + 1;
+    char *end;
+    errno = 0;
+    long pn = strtol(port, &end, 10);
+    if (port[0] < '0' || port[0] > '9' || *end || errno || pn < 1 || pn > 65535) {
+        snprintf(err, cap, "--listen wants a port from 1 to 65535, got '%s'", port);
+        return NULL;
+    }
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
