@@ -41,13 +41,12 @@ static int search_error(ksd_conn *c, int rc, const ks_errbuf *eb, const char *q,
     }
 }
 
-static void copy_marker(char *dst, ksp_str s, const char *dflt)
+/* The parser fills in the default markers when hl= is absent, so an empty
+ * marker here was asked for: hl=, turns highlighting off. */
+static void copy_marker(char *dst, ksp_str s)
 {
-    if (!s.len) {
-        strcpy(dst, dflt);
-        return;
-    }
-    memcpy(dst, s.ptr, s.len);
+    if (s.len)
+        memcpy(dst, s.ptr, s.len);
     dst[s.len] = 0;
 }
 
@@ -57,8 +56,8 @@ static int cmd_search(ksd_conn *c, ks_searcher *s, const ksp_request *req)
     ks_search_opts o;
     ks_search_opts_default(&o);
     char hl_open[KSP_HL_MAX + 1], hl_close[KSP_HL_MAX + 1];
-    copy_marker(hl_open, req->hl_open, "[");
-    copy_marker(hl_close, req->hl_close, "]");
+    copy_marker(hl_open, req->hl_open);
+    copy_marker(hl_close, req->hl_close);
     o.offset = req->offset;
     o.limit = req->limit;
     o.hl_open = hl_open;
