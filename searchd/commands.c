@@ -162,9 +162,12 @@ static int cmd_info(ksd_conn *c, ks_searcher *s)
     if (ks_searcher_info(s, &info, &eb))
         return reply_error(c, KSP_ERR_INTERNAL, 0, eb.msg);
     ksd_server *srv = c->w->srv;
+    /* PROTOCOL.md 4: the revision is an opaque word, a JSON string */
+    char rev[32];
+    int rn = snprintf(rev, sizeof rev, "%llu", (unsigned long long)info.revision);
     ksp_kv kv[] = {
         { "documents", KSP_VAL_UINT, NULL, 0, 0, info.documents, 0 },
-        { "revision", KSP_VAL_UINT, NULL, 0, 0, info.revision, 0 },
+        { "revision", KSP_VAL_STR, rev, (size_t)rn, 0, 0, 0 },
         { "average_length", KSP_VAL_DOUBLE, NULL, 0, 0, 0, info.avglength },
         { "index", KSP_VAL_STR, info.generation, strlen(info.generation), 0, 0, 0 },
         { "built_at", KSP_VAL_STR, info.built_at, strlen(info.built_at), 0, 0, 0 },
