@@ -268,11 +268,15 @@ int ksd_server_run(const ksd_config *cfg)
     if (!srv.base || !(srv.listener = listen_on(&srv, cfg->listen, err, sizeof err))) {
         fprintf(stderr, "kosearchd: %s\n", srv.base ? err : "cannot create event loop");
         ksd_log("%s", srv.base ? err : "cannot create event loop");
+        if (srv.base)
+            event_base_free(srv.base);
         return 1;
     }
     evconnlistener_set_error_cb(srv.listener, accept_error_cb);
     if (cfg->pid_file && write_pid_file(cfg->pid_file)) {
         fprintf(stderr, "kosearchd: cannot write pid file %s: %s\n", cfg->pid_file, strerror(errno));
+        evconnlistener_free(srv.listener);
+        event_base_free(srv.base);
         return 1;
     }
 
