@@ -41,13 +41,12 @@ static int search_error(ksd_conn *c, int rc, const ks_errbuf *eb, const char *q,
     }
 }
 
-static void copy_marker(char *dst, ksp_str s, const char *dflt)
+/* The parser fills in the default markers when hl= is absent, so an empty
+ * marker here was asked for: hl=, turns highlighting off. */
+static void copy_marker(char *dst, ksp_str s)
 {
-    if (!s.len) {
-        strcpy(dst, dflt);
-        return;
-    }
-    memcpy(dst, s.ptr, s.len);
+    if (s.len)
+        memcpy(dst, s.ptr, s.len);
     dst[s.len] = 0;
 }
 
@@ -57,8 +56,8 @@ static int cmd_search(ksd_conn *c, ks_searcher *s, const ksp_request *req)
     ks_search_opts o;
     ks_search_opts_default(&o);
     char hl_open[KSP_HL_MAX + 1], hl_close[KSP_HL_MAX + 1];
-    copy_marker(hl_open, req->hl_open, "[");
-    copy_marker(hl_close, req->hl_close, "]");
+    copy_marker(hl_open, req->hl_open);
+    copy_marker(hl_close, req->hl_close);
     o.offset = req->offset;
     o.limit = req->limit;
     o.hl_open = hl_open;
@@ -163,24 +162,25 @@ static int cmd_info(ksd_conn *c, ks_searcher *s)
     if (ks_searcher_info(s, &info, &eb))
         return reply_error(c, KSP_ERR_INTERNAL, 0, eb.msg);
     ksd_server *srv = c->w->srv;
+    /* PROTOCOL.md 4: the revision is an opaque word, a JSON string */
+    char rev[32];
+    int rn = snprintf(rev, sizeof rev, "%llu", (unsigned long long)info.revision);
+    char bm[128];
+    const ks_bm25 *b = &srv->cfg.bm25;
+    snprintf(bm, sizeof bm, "k1=%g,k2=%g,k3=%g,b=%g,min_normlen=%g", b->k1, b->k2, b->k3, b->b, b->min_normlen);
     ksp_kv kv[] = {
         { "documents", KSP_VAL_UINT, NULL, 0, 0, info.documents, 0 },
         { "terms", KSP_VAL_UINT, NULL, 0, 0, info.terms, 0 },
-        { "revision", KSP_VAL_UINT, NULL, 0, 0, info.revision, 0 },
+        { "revision", KSP_VAL_STR, rev, (size_t)rn, 0, 0, 0 },
         { "average_length", KSP_VAL_DOUBLE, NULL, 0, 0, 0, info.avglength },
         { "index", KSP_VAL_STR, info.generation, strlen(info.generation), 0, 0, 0 },
         { "built_at", KSP_VAL_STR, info.built_at, strlen(info.built_at), 0, 0, 0 },
         { "updated_at", KSP_VAL_STR, info.updated_at, strlen(info.updated_at), 0, 0, 0 },
         { "engine", KSP_VAL_STR, "xapian", 6, 0, 0, 0 },
-        { "bm25", KSP_VAL_STR, NULL, 0, 0, 0, 0 },
+        { "bm25", KSP_VAL_STR, bm, strlen(bm), 0, 0, 0 },
         { "threads", KSP_VAL_INT, NULL, 0, srv->nworkers, 0, 0 },
         { "version", KSP_VAL_STR, PACKAGE_VERSION, strlen(PACKAGE_VERSION), 0, 0, 0 },
     };
-    char bm[128];
-    const ks_bm25 *b = &srv->cfg.bm25;
-    snprintf(bm, sizeof bm, "k1=%g,k2=%g,k3=%g,b=%g,min_normlen=%g", b->k1, b->k2, b->k3, b->b, b->min_normlen);
-    kv[8].str = bm;
-    kv[8].str_len = strlen(bm);
     ksp_format_info(&c->w->out, c->mode, kv, sizeof kv / sizeof kv[0]);
     return 0;
 }

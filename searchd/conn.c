@@ -85,6 +85,8 @@ static int run_commands(ksd_conn *c, int budget)
                 ksd_log("%s: line too long (over %zu bytes): closed", c->peer, max_line);
                 return close_after_flush(c);
             }
+            if (c->w->draining) /* every complete request is answered */
+                return close_after_flush(c);
             return 0;
         }
         if (budget-- == 0) {
@@ -138,7 +140,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
     }
     if (c->paused && left <= KSD_OUT_LOW) {
         c->paused = 0;
-        bufferevent_enable(bev, EV_READ);
+        if (!c->w->draining) /* draining: the requests left are in the input buffer */
+            bufferevent_enable(bev, EV_READ);
         run_commands(c, KSD_CMDS_PER_EVENT);
     }
 }
@@ -217,15 +220,22 @@ void ksd_conn_adopt(ksd_worker *w, int fd)
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-/* SIGTERM: answer the complete requests already received, then close each
- * connection once its replies are out. */
+/* SIGTERM: answer every complete request the client sent before it (those
+ * still in the socket too), then close each connection once its replies are
+ * out. A connection paused for back-pressure goes on when its client reads
+ * (write_cb); nothing sent after this point is read. */
 void ksd_conn_drain_all(ksd_worker *w)
 {
     ksd_conn *c = w->conns;
     while (c) {
         ksd_conn *next = c->next;
-        if (!c->closing && !run_commands(c, 1 << 30) && !c->closing)
-            close_after_flush(c);
+        if (!c->closing) {
+            struct evbuffer *in = bufferevent_get_input(c->bev);
+            bufferevent_disable(c->bev, EV_READ);
+            while (evbuffer_read(in, bufferevent_getfd(c->bev), 1 << 16) > 0)
+                ;
+            run_commands(c, 1 << 30); /* ends paused (write_cb resumes) or closing */
+        }
         c = next;
     }
     if (!w->conns)

@@ -238,6 +238,16 @@ static struct evconnlistener *listen_on(ksd_server *srv, const char *spec, char 
     }
     memcpy(host, spec, hl);
     host[hl] = 0;
+    /* getaddrinfo() takes any number as a service and keeps its low 16 bits
+     * (99999 would listen on 34463): check the range ourselves. */
+    const char *port = colon + 1;
+    char *end;
+    errno = 0;
+    long pn = strtol(port, &end, 10);
+    if (port[0] < '0' || port[0] > '9' || *end || errno || pn < 1 || pn > 65535) {
+        snprintf(err, cap, "--listen wants a port from 1 to 65535, got '%s'", port);
+        return NULL;
+    }
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
@@ -295,11 +305,15 @@ int ksd_server_run(const ksd_config *cfg)
     if (!srv.base || !(srv.listener = listen_on(&srv, cfg->listen, err, sizeof err))) {
         fprintf(stderr, "kosearchd: %s\n", srv.base ? err : "cannot create event loop");
         ksd_log("%s", srv.base ? err : "cannot create event loop");
+        if (srv.base)
+            event_base_free(srv.base);
         return 1;
     }
     evconnlistener_set_error_cb(srv.listener, accept_error_cb);
     if (cfg->pid_file && write_pid_file(cfg->pid_file)) {
         fprintf(stderr, "kosearchd: cannot write pid file %s: %s\n", cfg->pid_file, strerror(errno));
+        evconnlistener_free(srv.listener);
+        event_base_free(srv.base);
         return 1;
     }
 
