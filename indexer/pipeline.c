@@ -67,6 +67,26 @@ static batch *pop(worker *wk)
     return b;
 }
 
+/* Index of the worker with the fewest queued batches: a worker busy in a
+ * long Xapian flush then does not hold up the reader while another idles
+ * (strict round-robin did). Documents are independent in a build; an add
+ * has one worker. A count may be stale by the time push() runs: that only
+ * picks a less ideal worker, and push() still waits for room. */
+static int least_loaded(worker *wk, int n)
+{
+    int best = 0, best_count = QUEUE_CAP + 1;
+    for (int i = 0; i < n; i++) {
+        pthread_mutex_lock(&wk[i].mu);
+        int c = wk[i].count;
+        pthread_mutex_unlock(&wk[i].mu);
+        if (c < best_count) {
+            best = i;
+            best_count = c;
+        }
+    }
+    return best;
+}
+
 static void push(worker *wk, batch *b)
 {
     pthread_mutex_lock(&wk->mu);
@@ -184,7 +204,6 @@ int ks_pipeline_run(ks_reader *r, const ks_pipeline_opts *o, ks_pipeline_stats *
 
     double t0 = now(), last = t0;
     batch *cur = NULL;
-    int rr = 0;
     while (!rc && !atomic_load(&abort_flag)) {
         if (!cur && !(cur = calloc(1, sizeof *cur))) {
             rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
@@ -234,8 +253,7 @@ int ks_pipeline_run(ks_reader *r, const ks_pipeline_opts *o, ks_pipeline_stats *
             break;
         }
         if (++cur->n == BATCH) {
-            push(&wk[rr], cur);
-            rr = (rr + 1) % n;
+            push(&wk[least_loaded(wk, n)], cur);
             cur = NULL;
         }
         if (o->progress) {
@@ -247,7 +265,7 @@ int ks_pipeline_run(ks_reader *r, const ks_pipeline_opts *o, ks_pipeline_stats *
         }
     }
     if (cur && cur->n && !rc)
-        push(&wk[rr], cur);
+        push(&wk[least_loaded(wk, n)], cur);
     else if (cur)
         free_batch(cur);
     if (rc)

@@ -1,7 +1,7 @@
 /* The indexing pipeline: the calling thread reads and validates records;
  * worker threads analyse them and write to their own Xapian writer (one
  * shard each for a build, the one live database for an add). Batches go to
- * workers round-robin through bounded queues, so memory stays bounded. */
+ * the least-loaded worker through bounded queues, so memory stays bounded. */
 #ifndef KS_PIPELINE_H
 #define KS_PIPELINE_H
 
