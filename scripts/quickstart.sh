@@ -2,6 +2,7 @@
 # The README's first command: installs what kosearch needs (Debian packages),
 # builds it, fetches a sample Korean corpus (Debian's libreoffice-help-ko),
 # indexes it into var/index and starts the search daemon on 127.0.0.1:7700.
+# The programs are built in build/ (where scripts/test.sh builds too).
 #   --no-daemon    stop after indexing
 #   --port N       daemon port (default 7700)
 set -euo pipefail
@@ -11,7 +12,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-daemon) daemon=0 ;;
     --port) port=$2; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -20,19 +21,25 @@ cd "$top"
 echo "== 1/4 installing Debian packages" >&2
 bash scripts/install-deps.sh
 echo "== 2/4 building" >&2
+# Out of tree, in build/ (the folder scripts/test.sh uses too): an in-tree
+# configure would stop every later out-of-tree build ("source directory
+# already configured").
 [ -x configure ] || ./autogen.sh >/dev/null 2>&1
-[ -f Makefile ] || ./configure -q >/dev/null
-make -s -j"$(nproc)" >/dev/null
+mkdir -p build
+if [ ! -f build/Makefile ]; then
+  (cd build && ../configure -q >/dev/null 2>configure.err) || { cat build/configure.err >&2; exit 1; }
+fi
+make -C build -s -j"$(nproc)" >build/make.log 2>&1 || { tail -40 build/make.log >&2; exit 1; }
 echo "== 3/4 fetching the sample corpus (libreoffice-help-ko)" >&2
 corpus=$(bash scripts/fetch-sample-corpus.sh)
 echo "== 4/4 indexing $corpus" >&2
-./kosearch-indexer build -i "$corpus" -o var/index || [ $? -eq 1 ]
-./kosearch-indexer info var/index
+build/kosearch-indexer build -i "$corpus" -o var/index || [ $? -eq 1 ]
+build/kosearch-indexer info var/index
 if [ $daemon = 1 ]; then
-  if [ -x ./kosearchd ]; then
+  if [ -x build/kosearchd ]; then
     echo "== starting kosearchd on 127.0.0.1:$port (Ctrl-C stops it); try:" >&2
-    echo "   printf 'SEARCH 글꼴 크기\\n' | nc -q1 127.0.0.1 $port     or     ./kosearch -p $port 글꼴 크기" >&2
-    exec ./kosearchd --index var/index --listen "127.0.0.1:$port"
+    echo "   printf 'SEARCH 글꼴 크기\\n' | nc -q1 127.0.0.1 $port     or     build/kosearch -p $port 글꼴 크기" >&2
+    exec build/kosearchd --index var/index --listen "127.0.0.1:$port"
   else
     echo "(kosearchd is not built in this version: the index is ready in var/index)" >&2
   fi

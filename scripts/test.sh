@@ -23,8 +23,11 @@ cd "$top"
 [ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] || ./autogen.sh >/dev/null 2>&1 || { echo "autogen failed"; exit 2; }
 if [ $san = 1 ]; then bdir=build-asan; flags="--enable-werror --enable-sanitizers"; else bdir=build; flags="--enable-werror"; fi
 mkdir -p "$bdir" && cd "$bdir"
-if [ ! -f Makefile ] || [ ../configure -nt Makefile ]; then
+# Reconfigure when the folder was configured with other flags (e.g. by
+# quickstart.sh, which builds in build/ without -Werror).
+if [ ! -f Makefile ] || [ ../configure -nt Makefile ] || [ "$(cat .ks-configure-flags 2>/dev/null)" != "$flags" ]; then
   ../configure -q $flags >/dev/null 2>configure.err || { cat configure.err; echo "0 passed, 1 failed"; exit 1; }
+  echo "$flags" > .ks-configure-flags
 fi
 make -s -j"$jobs" >make.log 2>&1 || { tail -40 make.log; echo "0 passed, 1 failed"; exit 1; }
 if [ $san = 1 ]; then
