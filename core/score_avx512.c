@@ -1,5 +1,6 @@
 /* The AVX-512F BM25 kernel: eight documents per 512-bit vector, K[doc[i]]
- * gathered on zero-extended 64-bit indices, uint32 wdf converted exactly
+ * loaded element by element (vgatherqpd measured 2x slower than scalar on
+ * this AMD EPYC, see bench/RESULTS-kernels.md), uint32 wdf converted exactly
  * with vcvtudq2pd. Same operations in the same order as the scalar
  * reference, no FMA: results are bit-identical. */
 #include "config.h"
@@ -11,12 +12,14 @@
 
 #define KS_AVX512 __attribute__((target("avx512f")))
 
-/* One vector of eight postings. */
+/* One vector of eight postings. K by scalar loads, not _mm512_i64gather_pd:
+ * on AMD Zen the gather is microcoded and serialises the cache misses of a
+ * long posting list; eight independent loads do not. */
 KS_AVX512 static inline void step8(__m512d vtw, const uint32_t *doc, const uint32_t *wdf, const double *K,
                                    double *acc)
 {
-    __m512i d = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)doc));
-    __m512d k = _mm512_i64gather_pd(d, K, 8);
+    __m512d k = _mm512_set_pd(K[doc[7]], K[doc[6]], K[doc[5]], K[doc[4]], K[doc[3]], K[doc[2]], K[doc[1]],
+                              K[doc[0]]);
     __m512d w = _mm512_cvtepu32_pd(_mm256_loadu_si256((const __m256i *)(const void *)wdf));
     __m512d a = _mm512_loadu_pd(acc);
     a = _mm512_add_pd(a, _mm512_mul_pd(vtw, _mm512_div_pd(w, _mm512_add_pd(k, w))));
