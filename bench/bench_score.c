@@ -250,6 +250,7 @@ static int from_index(const opts *o)
             return 1;
         }
         snprintf(l.name, sizeof l.name, "index term %zu (df %llu)", i + 1, (unsigned long long)s.t[i].tf);
+        printf("# index term %zu is '%s'\n", i + 1, s.t[i].term);
         run(o, &l, K, o->block, 1);
         free(l.doc);
         free(l.wdf);

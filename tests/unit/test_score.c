@@ -217,6 +217,23 @@ static void test_select_errors(void **state)
     assert_true(ks_score_supported(KS_SIMD_SCALAR));
 }
 
+/* KOSEARCH_SIMD as the daemon uses it: ks_score_select(ks_score_env()). */
+static void test_env(void **state)
+{
+    (void)state;
+    ks_errbuf eb;
+    assert_int_equal(setenv("KOSEARCH_SIMD", "scalar", 1), 0);
+    assert_string_equal(ks_score_env(), "scalar");
+    assert_int_equal(ks_score_select(ks_score_env(), &eb), 0);
+    assert_string_equal(ks_score_name(), "scalar");
+    assert_ptr_equal(ks_score_get(), ks_score_block_scalar);
+    assert_int_equal(setenv("KOSEARCH_SIMD", "fastest", 1), 0);
+    assert_int_equal(ks_score_select(ks_score_env(), &eb), KS_EINVAL);
+    assert_string_equal(ks_score_name(), "scalar");
+    assert_int_equal(unsetenv("KOSEARCH_SIMD"), 0);
+    assert_null(ks_score_env());
+}
+
 /* Does /proc/cpuinfo list a flag? (-1 if it cannot be read) */
 static int cpuinfo_has(const char *flag)
 {
@@ -285,7 +302,7 @@ int main(void)
         cmocka_unit_test(test_bounds_sse4),    cmocka_unit_test(test_bounds_avx2),
         cmocka_unit_test(test_bounds_avx512),  cmocka_unit_test(test_termweight),
         cmocka_unit_test(test_doc_k),          cmocka_unit_test(test_select_errors),
-        cmocka_unit_test(test_default_best),
+        cmocka_unit_test(test_default_best),   cmocka_unit_test(test_env),
     };
     return cmocka_run_group_tests_name("score", tests, NULL, NULL);
 }
