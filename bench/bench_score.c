@@ -279,7 +279,7 @@ static size_t num(const char *s, const char *what)
 int main(int argc, char **argv)
 {
     opts o = { .postings = 1000000, .docs = 3000000, .block = 1024, .reps = 21, .warmup = 3, .terms = 5 };
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* options come in pairs: --name value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v && strcmp(a, "--help") != 0) {
             fprintf(stderr, "bench_score: %s needs a value\n", a);
@@ -295,7 +295,6 @@ int main(int argc, char **argv)
             printf("usage: bench_score [--postings N] [--docs N] [--block N] [--reps N] [--index DIR [--terms N]]\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
-        i++;
     }
     if (o.docs < o.postings) {
         fprintf(stderr, "bench_score: --docs must be >= --postings\n");
