@@ -67,7 +67,11 @@ int ks_score_select(const char *force, ks_errbuf *eb);
 /* getenv("KOSEARCH_SIMD"): the operator's override, or NULL. */
 const char *ks_score_env(void);
 
-/* The selected kernel (the scalar reference until ks_score_select succeeds). */
+/* The selected kernel (the scalar reference until ks_score_select succeeds).
+ * Safe from any thread once the selection is made before the threads start
+ * (pthread_create orders the write before their reads); a caller may keep
+ * the pointer. ks_score_supported/ks_score_variant are thread-safe anywhere
+ * (CPU detection runs once, under pthread_once). */
 ks_score_fn ks_score_get(void);
 
 /* Name of the selected variant ("scalar", "sse4", "avx2", "avx512"), for INFO. */
