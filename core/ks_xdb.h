@@ -79,6 +79,18 @@ typedef int (*ks_xdb_term_fn)(void *ud, const char *term, size_t len, uint32_t w
                               const uint32_t *pos, size_t npos);
 int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks_errbuf *eb);
 
+/* Calls fn for every term starting with prefix (NULL: all) in term order,
+ * with its document frequency. A non-zero return from fn stops the walk and
+ * is returned. (Benchmarks: finding the longest posting lists.) */
+typedef int (*ks_xdb_termfreq_fn)(void *ud, const char *term, size_t len, uint64_t termfreq);
+int ks_xdb_terms(ks_xdb *db, const char *prefix, ks_xdb_termfreq_fn fn, void *ud, ks_errbuf *eb);
+
+/* Calls fn for every posting of term in document order, with its wdf and
+ * the document's length; a term that is absent has no postings (not an error).
+ * A non-zero return from fn stops the walk and is returned. */
+typedef int (*ks_xdb_posting_fn)(void *ud, uint32_t docid, uint32_t wdf, uint32_t doclen);
+int ks_xdb_postings(ks_xdb *db, const char *term, size_t len, ks_xdb_posting_fn fn, void *ud, ks_errbuf *eb);
+
 /* ---- searching -------------------------------------------------------- */
 
 /* Called for each hit in rank order with its stored data (borrowed). A

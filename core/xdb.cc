@@ -205,6 +205,33 @@ int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks
     KS_CATCH
 }
 
+int ks_xdb_terms(ks_xdb *db, const char *prefix, ks_xdb_termfreq_fn fn, void *ud, ks_errbuf *eb)
+{
+    KS_TRY
+    std::string pfx = prefix ? prefix : "";
+    for (Xapian::TermIterator t = db->db.allterms_begin(pfx); t != db->db.allterms_end(pfx); ++t) {
+        std::string term = *t;
+        int rc = fn(ud, term.data(), term.size(), t.get_termfreq());
+        if (rc)
+            return rc;
+    }
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_postings(ks_xdb *db, const char *term, size_t len, ks_xdb_posting_fn fn, void *ud, ks_errbuf *eb)
+{
+    KS_TRY
+    std::string t(term, len);
+    for (Xapian::PostingIterator p = db->db.postlist_begin(t); p != db->db.postlist_end(t); ++p) {
+        int rc = fn(ud, *p, p.get_wdf(), p.get_doclength());
+        if (rc)
+            return rc;
+    }
+    return 0;
+    KS_CATCH
+}
+
 int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
                   uint64_t check_at_least, uint64_t *total, int *exact, ks_xdb_hit_fn fn, void *ud, ks_errbuf *eb)
 {
