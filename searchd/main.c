@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ks_score.h"
 #include "ksd.h"
 
 static void usage(FILE *f)
@@ -34,7 +35,9 @@ static void usage(FILE *f)
             "  -h, --help               this help\n"
             "      --version            print the version\n\n"
             "Signals: SIGHUP reloads the index (queries in flight finish on the old one);\n"
-            "SIGTERM/SIGINT stop accepting, finish replies in flight, exit 0.\n");
+            "SIGTERM/SIGINT stop accepting, finish replies in flight, exit 0.\n"
+            "Environment: KOSEARCH_SIMD=scalar|sse4|avx2|avx512 forces a scoring kernel\n"
+            "(default: the widest the CPU and OS support; an unsupported one is an error).\n");
 }
 
 static int num(const char *opt, const char *s, long lo, long hi, long *out)
@@ -113,6 +116,12 @@ int main(int argc, char **argv)
     }
     if (!cfg.index) {
         fprintf(stderr, "kosearchd: --index DIR is required (see --help)\n");
+        return 2;
+    }
+    /* Once, before any worker thread exists: the selection is not thread-safe. */
+    ks_errbuf seb = { "" };
+    if (ks_score_select(ks_score_env(), &seb)) {
+        fprintf(stderr, "kosearchd: KOSEARCH_SIMD: %s\n", seb.msg);
         return 2;
     }
     if (ksd_log_open(cfg.log_path)) {
