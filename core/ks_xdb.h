@@ -79,6 +79,25 @@ typedef int (*ks_xdb_term_fn)(void *ud, const char *term, size_t len, uint32_t w
                               const uint32_t *pos, size_t npos);
 int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks_errbuf *eb);
 
+/* ---- walking the whole database (the segment builder) ------------------ */
+
+/* Calls fn for every term of the database in byte order with its document
+ * frequency. A non-zero return from fn stops the walk and is returned. */
+typedef int (*ks_xdb_allterm_fn)(void *ud, const char *term, size_t len, uint32_t termfreq);
+int ks_xdb_all_terms(ks_xdb *db, ks_xdb_allterm_fn fn, void *ud, ks_errbuf *eb);
+
+/* Calls fn for every posting of term in ascending docid order (docids as
+ * the database numbers them, interleaved across shards) with its wdf and,
+ * when want_pos, its positions (npos may be 0: the term has no positions in
+ * that document). A non-zero return from fn stops and is returned. */
+typedef int (*ks_xdb_posting_fn)(void *ud, uint32_t docid, uint32_t wdf, const uint32_t *pos, size_t npos);
+int ks_xdb_postings(ks_xdb *db, const char *term, size_t len, int want_pos, ks_xdb_posting_fn fn, void *ud,
+                    ks_errbuf *eb);
+
+/* Fills len[0..n) with every document's length (get_doclength), 0 for
+ * document numbers not in use; n is normally lastdocid + 1. */
+int ks_xdb_doclengths(ks_xdb *db, uint32_t *len /* OUT */, size_t n, ks_errbuf *eb);
+
 /* ---- searching -------------------------------------------------------- */
 
 /* Called for each hit in rank order with its stored data (borrowed). A

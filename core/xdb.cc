@@ -205,6 +205,51 @@ int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks
     KS_CATCH
 }
 
+int ks_xdb_all_terms(ks_xdb *db, ks_xdb_allterm_fn fn, void *ud, ks_errbuf *eb)
+{
+    KS_TRY
+    for (Xapian::TermIterator t = db->db.allterms_begin(); t != db->db.allterms_end(); ++t) {
+        std::string term = *t;
+        int rc = fn(ud, term.data(), term.size(), t.get_termfreq());
+        if (rc)
+            return rc;
+    }
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_postings(ks_xdb *db, const char *term, size_t len, int want_pos, ks_xdb_posting_fn fn, void *ud,
+                    ks_errbuf *eb)
+{
+    KS_TRY
+    std::string t(term, len);
+    std::vector<uint32_t> pos;
+    for (Xapian::PostingIterator p = db->db.postlist_begin(t); p != db->db.postlist_end(t); ++p) {
+        pos.clear();
+        if (want_pos)
+            for (Xapian::PositionIterator q = p.positionlist_begin(); q != p.positionlist_end(); ++q)
+                pos.push_back(*q);
+        int rc = fn(ud, *p, p.get_wdf(), pos.data(), pos.size());
+        if (rc)
+            return rc;
+    }
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_doclengths(ks_xdb *db, uint32_t *len, size_t n, ks_errbuf *eb)
+{
+    KS_TRY
+    std::memset(len, 0, n * sizeof *len);
+    for (Xapian::PostingIterator p = db->db.postlist_begin(""); p != db->db.postlist_end(""); ++p) {
+        if (*p >= n)
+            return ks_seterr(eb, KS_ECORRUPT, "document %u beyond the last document number", *p);
+        len[*p] = p.get_doclength();
+    }
+    return 0;
+    KS_CATCH
+}
+
 int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
                   uint64_t check_at_least, uint64_t *total, int *exact, ks_xdb_hit_fn fn, void *ud, ks_errbuf *eb)
 {
