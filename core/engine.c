@@ -327,8 +327,8 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
         if (c->op != KS_PLAN_TERM)
             return ks_seterr(e->eb, KS_EUNSUPPORTED, "phrase of a non-term");
         t[i] = ks_segment_find(e->seg, ks_plan_term(p, c), c->term_len);
-        if (!t[i] || !t[i]->has_pos)
-            return 0; /* a term absent or never positioned: no phrase anywhere */
+        if (!t[i])
+            return 0; /* a term absent: no phrase anywhere */
         order[i] = i;
     }
     for (uint32_t i = 1; i < k; i++)
@@ -347,6 +347,14 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
         if (!f->n)
             break;
     }
+    /* Xapian 1.4 quirk, kept for parity: a term holding no positions in a
+     * document (a unigram inside a longer run) has an empty glass position
+     * list whose skip_to(0) succeeds at position 0, so in an exact phrase
+     * (ExactPhrasePostList) such a term as the first word stands at 0; the
+     * windowed PhrasePostList starts with next() and never matches it. */
+    uint32_t window = n->window < k ? k : n->window;
+    int exact = window == k;
+    static const uint32_t zero = 0;
     const rlist *D = f; /* the last list: documents holding every term */
     if (!rc && D->n && rl_reserve(out, D->n, 0))
         rc = oom(e);
@@ -360,9 +368,13 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
             while (L[i].doc[at[i]] < doc)
                 at[i]++;
             rc = ks_segment_positions(e->seg, t[i], L[i].pidx[at[i]], &pos[i], &npos[i], e->eb);
+            if (!rc && npos[i] == 0 && i == 0 && exact) {
+                pos[i] = &zero; /* Xapian's empty position list answers skip_to(0) */
+                npos[i] = 1;
+            }
             ok = npos[i] > 0;
         }
-        if (rc || !ok || !phrase_at(pos, npos, k, n->window < k ? k : n->window))
+        if (rc || !ok || !phrase_at(pos, npos, k, window))
             continue;
         double s = 0;
         for (uint32_t i = 0; i < k; i++)

@@ -113,6 +113,17 @@ int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t
                   uint64_t check_at_least, uint64_t *total /* OUT */, int *exact /* OUT */, ks_xdb_hit_fn fn,
                   void *ud, ks_errbuf *eb);
 
+/* As ks_xdb_search without stored data: the hits' document numbers and
+ * scores into docid[0..*n) and score[0..*n) (room for limit each), for the
+ * parity test and benchmarks. */
+int ks_xdb_rank(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
+                uint64_t check_at_least, uint32_t *docid /* OUT */, double *score /* OUT */, size_t *n /* OUT */,
+                uint64_t *total /* OUT */, int *exact /* OUT */, ks_errbuf *eb);
+
+/* Stored data of document docid (malloc'd, NUL-terminated, length in *len;
+ * caller frees). KS_ENOTFOUND if there is no such document. */
+int ks_xdb_get_data(ks_xdb *db, uint32_t docid, char **data /* OUT */, size_t *len /* OUT */, ks_errbuf *eb);
+
 /* Renders the Xapian query built from plan (Query::get_description()) into
  * a malloc'd string (caller frees), for debugging and tests. */
 int ks_xdb_describe_plan(const ks_plan *plan, char **out /* OUT */, ks_errbuf *eb);

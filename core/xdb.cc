@@ -271,6 +271,40 @@ int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t
     KS_CATCH
 }
 
+int ks_xdb_rank(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
+                uint64_t check_at_least, uint32_t *docid, double *score, size_t *n, uint64_t *total, int *exact,
+                ks_errbuf *eb)
+{
+    *n = 0;
+    KS_TRY
+    Xapian::Enquire enq(db->db);
+    enq.set_query(plan_query(plan, plan->root));
+    enq.set_weighting_scheme(Xapian::BM25Weight(bm25->k1, bm25->k2, bm25->k3, bm25->b, bm25->min_normlen));
+    Xapian::doccount cal = check_at_least > UINT32_MAX ? UINT32_MAX : static_cast<Xapian::doccount>(check_at_least);
+    Xapian::MSet m = enq.get_mset(offset, limit, cal);
+    *exact = m.get_matches_lower_bound() == m.get_matches_upper_bound();
+    *total = *exact ? m.get_matches_lower_bound() : m.get_matches_estimated();
+    for (Xapian::MSetIterator i = m.begin(); i != m.end() && *n < limit; ++i) {
+        docid[*n] = *i;
+        score[(*n)++] = i.get_weight();
+    }
+    return 0;
+    KS_CATCH
+}
+
+int ks_xdb_get_data(ks_xdb *db, uint32_t docid, char **data, size_t *len, ks_errbuf *eb)
+{
+    *data = nullptr;
+    KS_TRY
+    std::string d = db->db.get_document(docid).get_data();
+    *data = dup_bytes(d);
+    if (!*data)
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    *len = d.size();
+    return 0;
+    KS_CATCH
+}
+
 int ks_xdb_describe_plan(const ks_plan *plan, char **out, ks_errbuf *eb)
 {
     *out = nullptr;
