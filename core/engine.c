@@ -11,8 +11,14 @@
 
 #include "ks_score.h"
 
-/* The one place the scoring kernel is chosen (the SIMD dispatcher replaces it). */
+/* The one place the scoring kernel is chosen (the SIMD dispatcher replaces
+ * it, and its name below, at merge). */
 static ks_score_fn score_block = ks_score_block_scalar;
+
+const char *ks_engine_kernel_name(void)
+{
+    return "scalar";
+}
 
 typedef struct rlist {
     uint32_t *doc;
@@ -153,6 +159,11 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
     int rc;
     if (!filter) {
         for (uint32_t j = 0; j < t->n_blocks; j++) {
+            /* validated at open; checked again so that a file changed in
+             * place under the mapping (not how the indexer replaces it)
+             * is an error, not an overflow */
+            if (blk[j].n > KS_SEG_BLOCK || n + blk[j].n > most)
+                return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
             if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, e->wdf + n, e->eb)))
                 return rc;
             if (want_pidx)
@@ -169,6 +180,8 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
             if (j == t->n_blocks)
                 break;
             if (decoded != j) {
+                if (blk[j].n > KS_SEG_BLOCK)
+                    return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
                 if ((rc = ks_segment_decode(e->seg, &blk[j], doc, wdf, e->eb)))
                     return rc;
                 decoded = j;
@@ -177,6 +190,8 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
             while (doc[i] < d) /* blk[j].last >= d: stops inside the block */
                 i++;
             if (doc[i] == d) {
+                if (n >= most)
+                    return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
                 out->doc[n] = d;
                 e->wdf[n] = wdf[i];
                 if (want_pidx)

@@ -34,4 +34,8 @@ int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uin
                      ks_engine_hit *hits /* OUT */, size_t *nhits /* OUT */, uint64_t *total /* OUT */,
                      ks_errbuf *eb);
 
+/* Name of the BM25 kernel the engine scores with ("scalar" until the SIMD
+ * dispatcher is merged). */
+const char *ks_engine_kernel_name(void);
+
 #endif
