@@ -1,6 +1,8 @@
 /* Unit tests of the scoring segment (core/segment*.c): a segment built from
  * a small two-shard Xapian database holds exactly its postings, positions
- * and lengths; a truncated or damaged file is KS_ECORRUPT with a message. */
+ * and lengths; a truncated or damaged file is KS_ECORRUPT with a message;
+ * the engine (core/engine.c) ranks small plans as Xapian does, without the
+ * shared corpus (tests/integration/test_parity is the large comparison). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <math.h>
+
+#include "ks_analyze.h"
+#include "ks_engine.h"
 #include "ks_indexdir.h"
+#include "ks_query.h"
 #include "ks_segment.h"
 #include "ks_xdb.h"
 
@@ -243,6 +250,56 @@ static void test_magic_and_version(void **state)
     assert_int_equal(ks_segment_open(missing, &s, &eb), KS_ENOTFOUND);
 }
 
+/* Same documents and scores (1e-9 relative) as Xapian, ranked alike. */
+static void test_engine_matches_xapian(void **state)
+{
+    (void)state;
+    static const char *queries[] = { "a", "b", "c", "a b", "a c", "b c", "\"b a\"", "\"a c\"", "\"c a\"",
+                                     "a OR c", "b OR c", "a -b", "b -c", "c OR b -a", "title:z", "z a",
+                                     "\"a b c\"" };
+    ks_errbuf eb = { "" };
+    ks_segment *seg;
+    ks_xdb *db;
+    ks_engine *eng;
+    ks_analyzer *qa;
+    ks_analyzer_opts qo = ks_analyzer_default_opts();
+    qo.query = 1;
+    assert_int_equal(ks_segment_open(segpath, &seg, &eb), 0);
+    assert_int_equal(ks_xdb_open(stub, &db, &eb), 0);
+    assert_int_equal(ks_engine_new(seg, &eng, &eb), 0);
+    assert_int_equal(ks_analyzer_new(&qo, &qa, &eb), 0);
+    ks_bm25 bm = KS_BM25_DEFAULTS;
+    uint32_t xd[NDOCS];
+    double xs[NDOCS];
+    ks_engine_hit eh[NDOCS];
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+        ks_query *pq;
+        ks_plan plan;
+        assert_int_equal(ks_query_parse(queries[q], strlen(queries[q]), &pq, &eb), 0);
+        assert_int_equal(ks_plan_build(pq, qa, &plan, &eb), 0);
+        size_t xn = 0, en = 0;
+        uint64_t xt = 0, et = 0;
+        int exact = 0;
+        assert_int_equal(ks_xdb_rank(db, &plan, &bm, 0, NDOCS, NDOCS, xd, xs, &xn, &xt, &exact, &eb), 0);
+        assert_int_equal(ks_engine_search(eng, &plan, &bm, 0, NDOCS, eh, &en, &et, &eb), 0);
+        char desc[512];
+        ks_plan_describe(&plan, desc, sizeof desc);
+        if (xt != et || xn != en)
+            fail_msg("%s: %s: xapian %llu matches, engine %llu", queries[q], desc, (unsigned long long)xt,
+                     (unsigned long long)et);
+        for (size_t i = 0; i < xn; i++)
+            if (xd[i] != eh[i].docid || fabs(xs[i] - eh[i].score) > 1e-9 * fabs(xs[i]))
+                fail_msg("%s: %s: rank %zu xapian %u (%.17g), engine %u (%.17g)", queries[q], desc, i + 1, xd[i],
+                         xs[i], eh[i].docid, eh[i].score);
+        ks_plan_free(&plan);
+        ks_query_free(pq);
+    }
+    ks_analyzer_free(qa);
+    ks_engine_free(eng);
+    ks_xdb_close(db);
+    ks_segment_close(seg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_flipped_bytes),
         cmocka_unit_test(test_magic_and_version),
+        cmocka_unit_test(test_engine_matches_xapian),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
