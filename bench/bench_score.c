@@ -177,7 +177,7 @@ typedef struct topset {
     size_t n, k;
 } topset;
 
-static int on_term(void *ud, const char *term, size_t len, uint64_t tf)
+static int on_term(void *ud, const char *term, size_t len, uint32_t tf)
 {
     topset *s = ud;
     if (len >= sizeof s->t[0].term)
@@ -198,21 +198,15 @@ static int on_term(void *ud, const char *term, size_t len, uint64_t tf)
     return 0;
 }
 
-typedef struct loader {
-    list *l;
-    double *K;
-    const ks_bm25 *bm;
-    double lf;
-} loader;
-
-static int on_posting(void *ud, uint32_t docid, uint32_t wdf, uint32_t doclen)
+static int on_posting(void *ud, uint32_t docid, uint32_t wdf, const uint32_t *pos, size_t npos)
 {
-    loader *ld = ud;
-    ld->l->doc[ld->l->n] = docid;
-    ld->l->wdf[ld->l->n] = wdf;
-    ld->l->acc[ld->l->n] = 0;
-    ld->l->n++;
-    ld->K[docid] = ks_bm25_doc_k(ld->bm, ld->lf, doclen);
+    list *l = ud;
+    (void)pos;
+    (void)npos;
+    l->doc[l->n] = docid;
+    l->wdf[l->n] = wdf;
+    l->acc[l->n] = 0;
+    l->n++;
     return 0;
 }
 
@@ -229,7 +223,7 @@ static int from_index(const opts *o)
         return 1;
     }
     topset s = { .t = calloc(o->terms, sizeof(topterm)), .k = o->terms };
-    if (!s.t || (rc = ks_xdb_terms(db, NULL, on_term, &s, &eb))) {
+    if (!s.t || (rc = ks_xdb_all_terms(db, on_term, &s, &eb))) {
         fprintf(stderr, "bench_score: terms: %s\n", eb.msg);
         return 1;
     }
@@ -237,15 +231,20 @@ static int from_index(const opts *o)
     double lf = ks_bm25_len_factor(&bm, st.avglength);
     size_t D = (size_t)st.lastdocid + 1;
     double *K = xmalloc(D * sizeof *K);
+    uint32_t *dl = xmalloc(D * sizeof *dl);
+    if ((rc = ks_xdb_doclengths(db, dl, D, &eb))) {
+        fprintf(stderr, "bench_score: document lengths: %s\n", eb.msg);
+        return 1;
+    }
     for (size_t d = 0; d < D; d++)
-        K[d] = 1;
+        K[d] = ks_bm25_doc_k(&bm, lf, dl[d]);
+    free(dl);
     for (size_t i = 0; i < s.n; i++) {
         list l = { .tw = ks_bm25_termweight(&bm, st.doccount, s.t[i].tf, 1, 1) };
         l.doc = xmalloc(s.t[i].tf * sizeof *l.doc);
         l.wdf = xmalloc(s.t[i].tf * sizeof *l.wdf);
         l.acc = xmalloc(s.t[i].tf * sizeof *l.acc);
-        loader ld = { &l, K, &bm, lf };
-        if ((rc = ks_xdb_postings(db, s.t[i].term, s.t[i].len, on_posting, &ld, &eb))) {
+        if ((rc = ks_xdb_postings(db, s.t[i].term, s.t[i].len, 0, on_posting, &l, &eb))) {
             fprintf(stderr, "bench_score: postings: %s\n", eb.msg);
             return 1;
         }

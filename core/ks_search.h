@@ -1,6 +1,7 @@
 /* The searcher: everything the daemon needs from an index, behind one
- * handle per thread: parse + analyse + plan a query, rank it (Xapian's
- * Enquire with BM25Weight), and build the page of hits with highlighted
+ * handle per thread: parse + analyse + plan a query, rank it (the native
+ * engine over the scoring segment, or Xapian's Enquire with BM25Weight;
+ * same matches and scores, tests/integration/test_parity), and build the page of hits with highlighted
  * titles and snippets; count matches; fetch a stored document; describe the
  * index. Not thread-safe: one searcher per worker thread. */
 #ifndef KS_SEARCH_H
@@ -11,6 +12,14 @@
 
 #include "ks_bm25.h"
 #include "ks_error.h"
+
+/* Who ranks: the native engine over INDEX/current/segment (ks_engine.h),
+ * or Xapian's Enquire. Stored fields, titles and snippets always come from
+ * Xapian for the page of hits. */
+enum { KS_ENGINE_SIMD = 0, KS_ENGINE_XAPIAN = 1 };
+
+/* "simd" or "xapian". */
+const char *ks_engine_kind_name(int engine);
 
 typedef struct ks_search_opts {
     uint32_t offset;            /* hits to skip */
@@ -57,9 +66,19 @@ typedef struct ks_index_info {
 
 typedef struct ks_searcher ks_searcher;
 
-/* Opens the current generation of the index directory `index`. 0,
- * KS_ENOTFOUND (no index there), KS_ECORRUPT or KS_EXAPIAN with a message. */
+/* Opens the current generation of the index directory `index` to rank with
+ * engine (KS_ENGINE_*). KS_ENGINE_SIMD also maps GEN/segment and requires
+ * its revision to equal the Xapian database's: a missing, damaged or stale
+ * segment is an error saying to rebuild the index. 0, KS_ENOTFOUND (no
+ * index or segment there), KS_ECORRUPT (damaged or stale) or KS_EXAPIAN
+ * with a message. */
+int ks_searcher_open_engine(const char *index, int engine, ks_searcher **out /* OUT */, ks_errbuf *eb);
+
+/* ks_searcher_open_engine(index, KS_ENGINE_SIMD, ...). */
 int ks_searcher_open(const char *index, ks_searcher **out /* OUT */, ks_errbuf *eb);
+
+/* The engine this searcher ranks with (KS_ENGINE_*). */
+int ks_searcher_engine(const ks_searcher *s);
 void ks_searcher_close(ks_searcher *s);
 
 int ks_searcher_info(ks_searcher *s, ks_index_info *out /* OUT */, ks_errbuf *eb);
@@ -71,7 +90,8 @@ int ks_searcher_info(ks_searcher *s, ks_index_info *out /* OUT */, ks_errbuf *eb
 int ks_search(ks_searcher *s, const char *q, size_t len, const ks_search_opts *o, ks_results *out /* OUT */,
               ks_errbuf *eb);
 
-/* Exact number of documents matching q. Errors as ks_search. */
+/* Exact number of documents matching q (ranked by the searcher's engine).
+ * Errors as ks_search. */
 int ks_search_count(ks_searcher *s, const char *q, size_t len, uint64_t *count /* OUT */, ks_errbuf *eb);
 
 /* Stored fields of document id as a JSON object (malloc'd, caller frees).

@@ -79,17 +79,24 @@ typedef int (*ks_xdb_term_fn)(void *ud, const char *term, size_t len, uint32_t w
                               const uint32_t *pos, size_t npos);
 int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks_errbuf *eb);
 
-/* Calls fn for every term starting with prefix (NULL: all) in term order,
- * with its document frequency. A non-zero return from fn stops the walk and
- * is returned. (Benchmarks: finding the longest posting lists.) */
-typedef int (*ks_xdb_termfreq_fn)(void *ud, const char *term, size_t len, uint64_t termfreq);
-int ks_xdb_terms(ks_xdb *db, const char *prefix, ks_xdb_termfreq_fn fn, void *ud, ks_errbuf *eb);
+/* ---- walking the whole database (the segment builder) ------------------ */
 
-/* Calls fn for every posting of term in document order, with its wdf and
- * the document's length; a term that is absent has no postings (not an error).
- * A non-zero return from fn stops the walk and is returned. */
-typedef int (*ks_xdb_posting_fn)(void *ud, uint32_t docid, uint32_t wdf, uint32_t doclen);
-int ks_xdb_postings(ks_xdb *db, const char *term, size_t len, ks_xdb_posting_fn fn, void *ud, ks_errbuf *eb);
+/* Calls fn for every term of the database in byte order with its document
+ * frequency. A non-zero return from fn stops the walk and is returned. */
+typedef int (*ks_xdb_allterm_fn)(void *ud, const char *term, size_t len, uint32_t termfreq);
+int ks_xdb_all_terms(ks_xdb *db, ks_xdb_allterm_fn fn, void *ud, ks_errbuf *eb);
+
+/* Calls fn for every posting of term in ascending docid order (docids as
+ * the database numbers them, interleaved across shards) with its wdf and,
+ * when want_pos, its positions (npos may be 0: the term has no positions in
+ * that document). A non-zero return from fn stops and is returned. */
+typedef int (*ks_xdb_posting_fn)(void *ud, uint32_t docid, uint32_t wdf, const uint32_t *pos, size_t npos);
+int ks_xdb_postings(ks_xdb *db, const char *term, size_t len, int want_pos, ks_xdb_posting_fn fn, void *ud,
+                    ks_errbuf *eb);
+
+/* Fills len[0..n) with every document's length (get_doclength), 0 for
+ * document numbers not in use; n is normally lastdocid + 1. */
+int ks_xdb_doclengths(ks_xdb *db, uint32_t *len /* OUT */, size_t n, ks_errbuf *eb);
 
 /* ---- searching -------------------------------------------------------- */
 
@@ -105,6 +112,17 @@ typedef int (*ks_xdb_hit_fn)(void *ud, uint32_t docid, double score, const char 
 int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
                   uint64_t check_at_least, uint64_t *total /* OUT */, int *exact /* OUT */, ks_xdb_hit_fn fn,
                   void *ud, ks_errbuf *eb);
+
+/* As ks_xdb_search without stored data: the hits' document numbers and
+ * scores into docid[0..*n) and score[0..*n) (room for limit each), for the
+ * parity test and benchmarks. */
+int ks_xdb_rank(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
+                uint64_t check_at_least, uint32_t *docid /* OUT */, double *score /* OUT */, size_t *n /* OUT */,
+                uint64_t *total /* OUT */, int *exact /* OUT */, ks_errbuf *eb);
+
+/* Stored data of document docid (malloc'd, NUL-terminated, length in *len;
+ * caller frees). KS_ENOTFOUND if there is no such document. */
+int ks_xdb_get_data(ks_xdb *db, uint32_t docid, char **data /* OUT */, size_t *len /* OUT */, ks_errbuf *eb);
 
 /* Renders the Xapian query built from plan (Query::get_description()) into
  * a malloc'd string (caller frees), for debugging and tests. */

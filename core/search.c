@@ -1,5 +1,6 @@
-/* The searcher (ks_search.h): query -> plan -> Xapian Enquire -> hits with
- * highlighted titles and snippets built from the stored fields. */
+/* The searcher (ks_search.h): query -> plan -> the native engine over the
+ * segment (or Xapian's Enquire) -> hits with highlighted titles and
+ * snippets built from the stored fields Xapian keeps. */
 #include "ks_search.h"
 
 #include <jansson.h>
@@ -9,14 +10,21 @@
 
 #include "ks_analyze.h"
 #include "ks_document.h"
+#include "ks_engine.h"
 #include "ks_indexdir.h"
 #include "ks_plan.h"
 #include "ks_query.h"
+#include "ks_segment.h"
 #include "ks_snippet.h"
 #include "ks_xdb.h"
 
 struct ks_searcher {
     ks_xdb *db;
+    int engine;               /* KS_ENGINE_* */
+    ks_segment *seg;          /* KS_ENGINE_SIMD: the generation's segment */
+    ks_engine *eng;
+    ks_engine_hit *ehits;     /* engine scratch: room for cap_ehits hits */
+    size_t cap_ehits;
     ks_analyzer *qa;          /* query mode */
     ks_analyzer *da;          /* document mode, for snippets */
     char generation[KS_INDEX_PATH_MAX];
@@ -35,12 +43,46 @@ void ks_search_opts_default(ks_search_opts *o)
     o->exact_count_limit = 100000;
 }
 
-int ks_searcher_open(const char *index, ks_searcher **out, ks_errbuf *eb)
+const char *ks_engine_kind_name(int engine)
+{
+    return engine == KS_ENGINE_XAPIAN ? "xapian" : "simd";
+}
+
+/* Maps GEN/segment for the engine and checks it belongs to the database. */
+static int open_segment(ks_searcher *s, ks_errbuf *eb)
+{
+    char sp[KS_INDEX_PATH_MAX + 16];
+    snprintf(sp, sizeof sp, "%s/segment", s->generation);
+    ks_xdb_stats st;
+    int rc = ks_segment_open(sp, &s->seg, eb);
+    if (rc == KS_ENOTFOUND)
+        return ks_seterr(eb, rc, "%s: no scoring segment (an index built before segments existed?); rebuild the "
+                         "index with kosearch-indexer build, or rank with --engine xapian", sp);
+    if (!rc)
+        rc = ks_xdb_stats_get(s->db, &st, eb);
+    const ks_seg_header *h = rc ? NULL : ks_segment_header(s->seg);
+    if (!rc && h->revision != st.revision)
+        rc = ks_seterr(eb, KS_ECORRUPT, "%s is of revision %llu but the database is of revision %llu; rebuild the "
+                       "index (kosearch-indexer build), or rank with --engine xapian", sp,
+                       (unsigned long long)h->revision, (unsigned long long)st.revision);
+    /* the revision restarts with every build: the counts catch a segment
+     * copied from another build of the same revision */
+    if (!rc && (h->doccount != st.doccount || h->lastdocid != st.lastdocid || h->total_length != st.total_length))
+        rc = ks_seterr(eb, KS_ECORRUPT, "%s was built from another database (documents, last document number "
+                       "or total length differ); rebuild the index (kosearch-indexer build), or rank with --engine "
+                       "xapian", sp);
+    if (!rc)
+        rc = ks_engine_new(s->seg, &s->eng, eb);
+    return rc;
+}
+
+int ks_searcher_open_engine(const char *index, int engine, ks_searcher **out, ks_errbuf *eb)
 {
     *out = NULL;
     ks_searcher *s = calloc(1, sizeof *s);
     if (!s)
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    s->engine = engine == KS_ENGINE_XAPIAN ? KS_ENGINE_XAPIAN : KS_ENGINE_SIMD;
     char xp[KS_INDEX_PATH_MAX];
     ks_analyzer_opts qo = ks_analyzer_default_opts();
     qo.query = 1;
@@ -49,6 +91,8 @@ int ks_searcher_open(const char *index, ks_searcher **out, ks_errbuf *eb)
         rc = ks_indexdir_xapian_path(s->generation, xp, sizeof xp);
     if (!rc)
         rc = ks_xdb_open(xp, &s->db, eb);
+    if (!rc && s->engine == KS_ENGINE_SIMD)
+        rc = open_segment(s, eb);
     if (!rc)
         rc = ks_analyzer_new(&qo, &s->qa, eb);
     if (!rc)
@@ -61,10 +105,23 @@ int ks_searcher_open(const char *index, ks_searcher **out, ks_errbuf *eb)
     return 0;
 }
 
+int ks_searcher_open(const char *index, ks_searcher **out, ks_errbuf *eb)
+{
+    return ks_searcher_open_engine(index, KS_ENGINE_SIMD, out, eb);
+}
+
+int ks_searcher_engine(const ks_searcher *s)
+{
+    return s->engine;
+}
+
 void ks_searcher_close(ks_searcher *s)
 {
     if (!s)
         return;
+    ks_engine_free(s->eng);
+    ks_segment_close(s->seg);
+    free(s->ehits);
     ks_xdb_close(s->db);
     ks_analyzer_free(s->qa);
     ks_analyzer_free(s->da);
@@ -167,6 +224,31 @@ void ks_results_free(ks_results *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Ranks plan with the engine (exact total) and builds the page from the
+ * stored data of its hits. */
+static int engine_page(ks_searcher *s, const ks_plan *plan, const ks_search_opts *o, page *pg, ks_errbuf *eb)
+{
+    if (o->limit > s->cap_ehits) {
+        ks_engine_hit *h = realloc(s->ehits, o->limit * sizeof *h);
+        if (!h)
+            return ks_seterr(eb, KS_ENOMEM, "out of memory");
+        s->ehits = h;
+        s->cap_ehits = o->limit;
+    }
+    size_t n = 0;
+    int rc = ks_engine_search(s->eng, plan, &o->bm25, o->offset, o->limit, s->ehits, &n, &pg->r->total, eb);
+    pg->r->estimate = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        char *data = NULL;
+        size_t len = 0;
+        rc = ks_xdb_get_data(s->db, s->ehits[i].docid, &data, &len, eb);
+        if (!rc)
+            rc = on_hit(pg, s->ehits[i].docid, s->ehits[i].score, data, len);
+        free(data);
+    }
+    return rc;
+}
+
 static int run(ks_searcher *s, const char *q, size_t len, const ks_search_opts *o, int relaxed, ks_results *out,
                ks_errbuf *eb)
 {
@@ -189,9 +271,13 @@ static int run(ks_searcher *s, const char *q, size_t len, const ks_search_opts *
     uint64_t cal = o->exact_count_limit;
     if (cal < (uint64_t)o->offset + o->limit)
         cal = (uint64_t)o->offset + o->limit;
-    rc = ks_xdb_search(s->db, &plan, &o->bm25, o->offset, o->limit, cal, &out->total, &out->estimate, on_hit, &pg,
-                       eb);
-    out->estimate = !out->estimate;
+    if (s->engine == KS_ENGINE_SIMD) {
+        rc = engine_page(s, &plan, o, &pg, eb);
+    } else {
+        rc = ks_xdb_search(s->db, &plan, &o->bm25, o->offset, o->limit, cal, &out->total, &out->estimate, on_hit,
+                           &pg, eb);
+        out->estimate = !out->estimate;
+    }
     ks_plan_free(&plan);
     if (rc) {
         ks_results_free(out);
@@ -230,9 +316,14 @@ int ks_search_count(ks_searcher *s, const char *q, size_t len, uint64_t *count, 
     ks_xdb_stats st;
     ks_bm25 bm = KS_BM25_DEFAULTS;
     int exact = 0;
-    rc = ks_xdb_stats_get(s->db, &st, eb);
-    if (!rc)
-        rc = ks_xdb_search(s->db, &plan, &bm, 0, 0, st.doccount, count, &exact, no_hit, NULL, eb);
+    if (s->engine == KS_ENGINE_SIMD) {
+        size_t n = 0;
+        rc = ks_engine_search(s->eng, &plan, &bm, 0, 0, NULL, &n, count, eb);
+    } else {
+        rc = ks_xdb_stats_get(s->db, &st, eb);
+        if (!rc)
+            rc = ks_xdb_search(s->db, &plan, &bm, 0, 0, st.doccount, count, &exact, no_hit, NULL, eb);
+    }
     ks_plan_free(&plan);
     return rc;
 }

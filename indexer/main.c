@@ -15,6 +15,7 @@
 #include "ks_analyze.h"
 #include "ks_document.h"
 #include "ks_indexdir.h"
+#include "ks_segment.h"
 #include "ks_xdb.h"
 #include "pipeline.h"
 #include "records.h"
@@ -288,7 +289,17 @@ static int cmd_build(int argc, char **argv)
             goto fail;
     }
     snprintf(path, sizeof path, "%s/xapian", tmp);
-    if ((rc = set_meta(path, 1, live_revision(a.index), &eb)) || (rc = ks_indexdir_publish(a.index, tmp, fin, &eb)))
+    if ((rc = set_meta(path, 1, live_revision(a.index), &eb)))
+        goto fail;
+    {
+        /* The scoring segment goes into the generation before it is
+         * published: readers never see a generation without one. */
+        char segp[sizeof path + 16];
+        snprintf(segp, sizeof segp, "%s/segment", tmp);
+        if ((rc = ks_segment_build(path, segp, &eb)))
+            goto fail;
+    }
+    if ((rc = ks_indexdir_publish(a.index, tmp, fin, &eb)))
         goto fail;
     ks_indexdir_unlock(lock);
     ks_reader_close(rd);
@@ -316,6 +327,21 @@ fail:
     free(shard_paths);
     free(a.inputs);
     return EXIT_FAILURE_;
+}
+
+/* Rebuilds the live generation's segment from its Xapian database at
+ * xpath (GEN/xapian) after add or delete: ks_segment_build writes
+ * GEN/segment.part, syncs it and renames it over GEN/segment, so readers
+ * see the old or the new segment, and the revision it records tells them
+ * which database it matches. */
+static int rebuild_segment(const char *xpath, ks_errbuf *eb)
+{
+    char segp[KS_INDEX_PATH_MAX + 16];
+    size_t n = strlen(xpath);
+    if (n < 6 || strcmp(xpath + n - 6, "xapian") != 0)
+        return ks_seterr(eb, KS_EINVAL, "unexpected database path %s", xpath);
+    snprintf(segp, sizeof segp, "%.*ssegment", (int)(n - 6), xpath);
+    return ks_segment_build(xpath, segp, eb);
 }
 
 /* Opens the live generation's Xapian database for writing (add, delete). */
@@ -366,6 +392,14 @@ static int cmd_add(int argc, char **argv)
     }
     if (!rc)
         rc = set_meta(xpath, 0, 0, &eb);
+    if (!rc && (rc = rebuild_segment(xpath, &eb))) {
+        fprintf(stderr, "%s add: the documents were added, but the scoring segment could not be rebuilt: %s\n",
+                prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
+        ks_indexdir_unlock(lock);
+        ks_reader_close(rd);
+        free(a.inputs);
+        return EXIT_FAILURE_;
+    }
 out:
     if (w) {
         ks_errbuf ignore;
@@ -449,6 +483,13 @@ static int cmd_delete(int argc, char **argv)
     }
     if (!rc)
         rc = set_meta(xpath, 0, 0, &eb);
+    if (!rc && (rc = rebuild_segment(xpath, &eb))) {
+        fprintf(stderr, "%s delete: the documents were deleted, but the scoring segment could not be rebuilt: %s\n",
+                prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
+        ks_indexdir_unlock(lock);
+        free(ids);
+        return EXIT_FAILURE_;
+    }
 out:
     if (w) {
         ks_errbuf ignore;
@@ -509,12 +550,30 @@ static int cmd_info(int argc, char **argv)
         ks_xdb_close(db);
         return EXIT_FAILURE_;
     }
-    unsigned long long size = ks_indexdir_du(gen);
+    unsigned long long size = ks_indexdir_du(gen), segsize = 0;
+    long long segrev = -1; /* the segment's revision; -1: missing or damaged (segerr) */
+    char segerr[sizeof eb.msg] = "";
+    {
+        char segp[KS_INDEX_PATH_MAX + 16];
+        snprintf(segp, sizeof segp, "%s/segment", gen);
+        segsize = ks_indexdir_du(segp);
+        size = size > segsize ? size - segsize : 0; /* the Xapian part */
+        ks_segment *seg = NULL;
+        ks_errbuf seb = { "" };
+        if (ks_segment_open(segp, &seg, &seb) == 0) {
+            segrev = (long long)ks_segment_header(seg)->revision;
+            ks_segment_close(seg);
+        } else {
+            snprintf(segerr, sizeof segerr, "%s", seb.msg);
+        }
+    }
     if (json) {
-        json_t *o = json_pack("{s:s,s:I,s:I,s:f,s:I,s:I,s:s,s:s,s:s}", "generation", gen, "documents",
+        json_t *o = json_pack("{s:s,s:I,s:I,s:f,s:I,s:I,s:I,s:s,s:s,s:s}", "generation", gen, "documents",
                               (json_int_t)s.doccount, "terms", (json_int_t)terms, "average_length", s.avglength,
-                              "xapian_bytes", (json_int_t)size, "revision", (json_int_t)s.revision, "analyzer", an,
+                              "xapian_bytes", (json_int_t)size, "segment_bytes", (json_int_t)segsize, "revision",
+                              (json_int_t)s.revision, "analyzer", an,
                               "built_at", built, "updated_at", updated);
+        json_object_set_new(o, "segment_revision", segrev >= 0 ? json_integer(segrev) : json_null());
         char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         puts(out);
         free(out);
@@ -525,6 +584,12 @@ static int cmd_info(int argc, char **argv)
         printf("distinct terms: %llu\n", (unsigned long long)terms);
         printf("average length: %.1f terms\n", s.avglength);
         printf("xapian size:    %llu bytes (%.1f MiB)\n", size, (double)size / 1048576.0);
+        printf("segment size:   %llu bytes (%.1f MiB)\n", segsize, (double)segsize / 1048576.0);
+        if (segrev >= 0)
+            printf("segment:        revision %lld%s\n", segrev,
+                   (uint64_t)segrev == s.revision ? "" : " (stale: rebuild the index)");
+        else
+            printf("segment:        unusable: %s\n", segerr);
         printf("revision:       %llu\n", (unsigned long long)s.revision);
         printf("analyzer:       %s\n", an);
         printf("built at:       %s\n", built);

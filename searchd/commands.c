@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "ks_engine.h"
 #include "ksd.h"
 
 static uint64_t now_us(void)
@@ -168,6 +169,9 @@ static int cmd_info(ksd_conn *c, ks_searcher *s)
     char bm[128];
     const ks_bm25 *b = &srv->cfg.bm25;
     snprintf(bm, sizeof bm, "k1=%g,k2=%g,k3=%g,b=%g,min_normlen=%g", b->k1, b->k2, b->k3, b->b, b->min_normlen);
+    const char *ename = ks_engine_kind_name(ks_searcher_engine(s));
+    /* the BM25 kernel: only the native engine has one */
+    const char *kname = ks_searcher_engine(s) == KS_ENGINE_SIMD ? ks_engine_kernel_name() : "none";
     ksp_kv kv[] = {
         { "documents", KSP_VAL_UINT, NULL, 0, 0, info.documents, 0 },
         { "terms", KSP_VAL_UINT, NULL, 0, 0, info.terms, 0 },
@@ -176,7 +180,8 @@ static int cmd_info(ksd_conn *c, ks_searcher *s)
         { "index", KSP_VAL_STR, info.generation, strlen(info.generation), 0, 0, 0 },
         { "built_at", KSP_VAL_STR, info.built_at, strlen(info.built_at), 0, 0, 0 },
         { "updated_at", KSP_VAL_STR, info.updated_at, strlen(info.updated_at), 0, 0, 0 },
-        { "engine", KSP_VAL_STR, "xapian", 6, 0, 0, 0 },
+        { "engine", KSP_VAL_STR, ename, strlen(ename), 0, 0, 0 },
+        { "simd", KSP_VAL_STR, kname, strlen(kname), 0, 0, 0 },
         { "bm25", KSP_VAL_STR, bm, strlen(bm), 0, 0, 0 },
         { "threads", KSP_VAL_INT, NULL, 0, srv->nworkers, 0, 0 },
         { "version", KSP_VAL_STR, PACKAGE_VERSION, strlen(PACKAGE_VERSION), 0, 0, 0 },

@@ -39,6 +39,7 @@ typedef struct ksd_config {
     uint32_t max_window;        /* largest SEARCH offset+limit */
     uint32_t snippet_chars;     /* snippet window */
     ks_bm25 bm25;               /* ranking parameters */
+    int engine;                 /* who ranks: KS_ENGINE_SIMD (default) or KS_ENGINE_XAPIAN */
 } ksd_config;
 
 typedef struct ksd_stats {

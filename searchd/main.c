@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "      --max-limit N        largest SEARCH limit= (default 1000)\n"
             "      --max-window N       largest SEARCH offset+limit (default 10000)\n"
             "      --snippet-chars N    snippet length in characters (default 160)\n"
+            "      --engine simd|xapian who ranks: the native engine over the index's scoring\n"
+            "                           segment (default) or Xapian's Enquire; same results\n"
             "      --bm25 K1,K2,K3,B,MIN_NORMLEN  ranking parameters (default 1,0,1,0.5,0.5:\n"
             "                           Xapian's BM25Weight defaults)\n"
             "      --log FILE           append the log to FILE (default: stderr)\n"
@@ -64,6 +66,7 @@ int main(int argc, char **argv)
         { "log", required_argument, 0, 'g' },         { "log-queries", no_argument, 0, 'Q' },
         { "pid-file", required_argument, 0, 'p' },    { "no-admin", no_argument, 0, 'N' },
         { "help", no_argument, 0, 'h' },              { "version", no_argument, 0, 'V' },
+        { "engine", required_argument, 0, 'E' },
         { 0, 0, 0, 0 }
     };
     ksd_config cfg;
@@ -98,6 +101,16 @@ int main(int argc, char **argv)
                        &cfg.bm25.min_normlen) != 5 || cfg.bm25.k1 < 0 || cfg.bm25.k2 < 0 || cfg.bm25.k3 < 0 ||
                 cfg.bm25.b < 0 || cfg.bm25.b > 1 || cfg.bm25.min_normlen < 0) {
                 fprintf(stderr, "kosearchd: --bm25 wants K1,K2,K3,B,MIN_NORMLEN (non-negative, B at most 1)\n");
+                return 2;
+            }
+            break;
+        case 'E':
+            if (strcmp(optarg, "simd") == 0)
+                cfg.engine = KS_ENGINE_SIMD;
+            else if (strcmp(optarg, "xapian") == 0)
+                cfg.engine = KS_ENGINE_XAPIAN;
+            else {
+                fprintf(stderr, "kosearchd: --engine wants simd or xapian\n");
                 return 2;
             }
             break;

@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "ks_score.h"
 #include "ksd.h"
 
 static void notify_cb(evutil_socket_t fd, short what, void *arg)
@@ -71,7 +72,7 @@ ks_searcher *ksd_worker_searcher(ksd_worker *w)
         return w->searcher;
     ks_searcher *s;
     ks_errbuf eb = { "" };
-    if (ks_searcher_open(w->srv->cfg.index, &s, &eb) == 0) {
+    if (ks_searcher_open_engine(w->srv->cfg.index, w->srv->cfg.engine, &s, &eb) == 0) {
         ks_searcher_close(w->searcher);
         w->searcher = s;
     } else {
@@ -88,7 +89,7 @@ int ksd_reload(ksd_server *srv, ksd_worker *w, uint64_t *revision, ks_errbuf *eb
     pthread_mutex_lock(&srv->reload_mu);
     ks_searcher *s;
     ks_index_info info;
-    int rc = ks_searcher_open(srv->cfg.index, &s, eb);
+    int rc = ks_searcher_open_engine(srv->cfg.index, srv->cfg.engine, &s, eb);
     if (!rc && (rc = ks_searcher_info(s, &info, eb)))
         ks_searcher_close(s);
     if (rc) {
@@ -292,7 +293,7 @@ int ksd_server_run(const ksd_config *cfg)
     ks_searcher *probe;
     ks_index_info info;
     ks_errbuf eb = { "" };
-    if (ks_searcher_open(cfg->index, &probe, &eb) || ks_searcher_info(probe, &info, &eb)) {
+    if (ks_searcher_open_engine(cfg->index, cfg->engine, &probe, &eb) || ks_searcher_info(probe, &info, &eb)) {
         fprintf(stderr, "kosearchd: cannot open index %s: %s\n", cfg->index, eb.msg);
         ksd_log("cannot open index %s: %s", cfg->index, eb.msg);
         return 1;
@@ -326,7 +327,7 @@ int ksd_server_run(const ksd_config *cfg)
         pthread_mutex_init(&w->mu, NULL);
         ksp_buf_init(&w->out);
         if (pipe2(w->notify, O_NONBLOCK | O_CLOEXEC) || !(w->base = event_base_new()) ||
-            ks_searcher_open(cfg->index, &w->searcher, &eb)) {
+            ks_searcher_open_engine(cfg->index, cfg->engine, &w->searcher, &eb)) {
             fprintf(stderr, "kosearchd: cannot start worker %d: %s\n", i, eb.msg[0] ? eb.msg : strerror(errno));
             return 1;
         }
@@ -344,10 +345,11 @@ int ksd_server_run(const ksd_config *cfg)
     event_add(ev_hup, NULL);
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
-    ksd_log("started: index %s (%llu documents, revision %llu), listening on %s, %d worker threads, "
-            "max %d connections",
-            info.generation, (unsigned long long)info.documents, (unsigned long long)info.revision, cfg->listen,
-            srv.nworkers, cfg->max_connections);
+    ksd_log("started: index %s (%llu documents, revision %llu), engine %s (kernel %s), listening on %s, "
+            "%d worker threads, max %d connections",
+            info.generation, (unsigned long long)info.documents, (unsigned long long)info.revision,
+            cfg->engine == KS_ENGINE_SIMD ? "simd" : "xapian", ks_score_name(), cfg->listen, srv.nworkers,
+            cfg->max_connections);
 
     event_base_dispatch(srv.base);
 

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 CORPUS="$KS_SHARED/corpus/ko-corpus.jsonl.gz"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
-plan 41
+plan 44
 mk_tmp
 IDX="$T/idx"
 
@@ -121,3 +121,11 @@ check_eq "an add killed halfway adds nothing (one commit)" 2020 "$(info_docs "$I
 "$INDEXER" build -q -i "$CORPUS" -o "$IDX"
 check_eq "a build after killed ones succeeds (stale temp and lock are gone)" "0 2020" "$? $(info_docs "$IDX")"
 check "no temporary generations are left behind" sh -c "! ls -d '$IDX'/*.tmp 2>/dev/null | grep -q ."
+
+# --- the scoring segment (core/ks_segment.h) -----------------------------------
+check "the published generation holds a segment of the same revision" sh -c \
+  "'$INDEXER' info '$IDX' | grep -q '^segment size: *[1-9]' && '$INDEXER' info '$IDX' | grep -Eq '^segment: *revision [0-9]+\$'"
+"$INDEXER" delete -q --id "$(zcat "$CORPUS" | head -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" -o "$IDX"
+check "after delete the segment is rebuilt at the new revision" sh -c \
+  "'$INDEXER' info '$IDX' | grep -Eq '^segment: *revision [0-9]+\$' && [ \"\$('$INDEXER' info '$IDX' | sed -n 's/^revision: *//p')\" = \"\$('$INDEXER' info '$IDX' | sed -n 's/^segment: *revision //p')\" ]"
+check "no segment.part is left behind" sh -c "! ls '$IDX'/current/segment.part 2>/dev/null | grep -q ."

@@ -1,0 +1,215 @@
+/* bench_query: query latency of the native engine (core/engine.c over the
+ * segment) against Xapian's Enquire (ks_xdb_search) in one process, each
+ * query alternating between the two, top 10 with an exact count, plans as
+ * ks_search makes them; p50/p99/mean per engine, all-words and OR apart. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ks_analyze.h"
+#include "ks_engine.h"
+#include "ks_indexdir.h"
+#include "ks_plan.h"
+#include "ks_query.h"
+#include "ks_segment.h"
+#include "ks_xdb.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int no_hit(void *ud, uint32_t docid, double score, const char *data, size_t len)
+{
+    (void)ud;
+    (void)docid;
+    (void)score;
+    (void)data;
+    (void)len;
+    return 0;
+}
+
+/* OR when the node deciding the matches (the root, or the first child of
+ * AND_NOT / AND_MAYBE, recursively) is an OR. */
+static int is_or(const ks_plan *p, uint32_t id)
+{
+    const ks_plan_node *n = &p->nodes[id];
+    if (n->op == KS_PLAN_AND_NOT || n->op == KS_PLAN_AND_MAYBE)
+        return is_or(p, p->kids[n->first]);
+    return n->op == KS_PLAN_OR;
+}
+
+typedef struct series {
+    double *v;
+    size_t n, cap;
+} series;
+
+static void push(series *s, double x)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 1024;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (!s->v) {
+            fprintf(stderr, "bench_query: out of memory\n");
+            exit(2);
+        }
+    }
+    s->v[s->n++] = x;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void stats(series *s, double *p50, double *p99, double *mean)
+{
+    *p50 = *p99 = *mean = 0;
+    if (!s->n)
+        return;
+    qsort(s->v, s->n, sizeof *s->v, cmp_dbl);
+    double sum = 0;
+    for (size_t i = 0; i < s->n; i++)
+        sum += s->v[i];
+    *p50 = s->v[s->n / 2];
+    *p99 = s->v[(size_t)((double)(s->n - 1) * 0.99)];
+    *mean = sum / (double)s->n;
+}
+
+static void report(const char *kind, size_t nq, series *e, series *x)
+{
+    double e50, e99, em, x50, x99, xm;
+    stats(e, &e50, &e99, &em);
+    stats(x, &x50, &x99, &xm);
+    printf("%-9s %6zu queries %7zu runs | engine p50 %8.1f p99 %8.1f mean %8.1f us | xapian p50 %8.1f p99 %8.1f "
+           "mean %8.1f us | xapian/engine p50 %.2fx mean %.2fx\n",
+           kind, nq, e->n, e50 * 1e6, e99 * 1e6, em * 1e6, x50 * 1e6, x99 * 1e6, xm * 1e6, e50 > 0 ? x50 / e50 : 0,
+           em > 0 ? xm / em : 0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *index = NULL, *qfile = NULL;
+    int runs = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--index") == 0 && i + 1 < argc)
+            index = argv[++i];
+        else if (strcmp(argv[i], "--queries") == 0 && i + 1 < argc)
+            qfile = argv[++i];
+        else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_query --index DIR --queries FILE [--runs N]\n");
+            return 2;
+        }
+    }
+    if (!index || !qfile || runs < 1) {
+        fprintf(stderr, "usage: bench_query --index DIR --queries FILE [--runs N]\n");
+        return 2;
+    }
+    ks_errbuf eb = { "" };
+    char gen[KS_INDEX_PATH_MAX], xp[KS_INDEX_PATH_MAX], sp[KS_INDEX_PATH_MAX + 16];
+    ks_xdb *db = NULL;
+    ks_segment *seg = NULL;
+    ks_engine *eng = NULL;
+    ks_analyzer *qa = NULL;
+    ks_analyzer_opts qo = ks_analyzer_default_opts();
+    qo.query = 1;
+    int rc = ks_indexdir_current(index, gen, sizeof gen, &eb);
+    if (!rc)
+        rc = ks_indexdir_xapian_path(gen, xp, sizeof xp);
+    snprintf(sp, sizeof sp, "%s/segment", gen);
+    if (!rc)
+        rc = ks_xdb_open(xp, &db, &eb);
+    if (!rc)
+        rc = ks_segment_open(sp, &seg, &eb);
+    if (!rc)
+        rc = ks_engine_new(seg, &eng, &eb);
+    if (!rc)
+        rc = ks_analyzer_new(&qo, &qa, &eb);
+    if (rc) {
+        fprintf(stderr, "bench_query: %s\n", eb.msg);
+        return 1;
+    }
+    FILE *f = fopen(qfile, "r");
+    if (!f) {
+        perror(qfile);
+        return 1;
+    }
+    ks_bm25 bm = KS_BM25_DEFAULTS;
+    ks_engine_hit hits[10];
+    series es[2] = { { 0 } }, xs[2] = { { 0 } };
+    size_t nq[2] = { 0, 0 }, mism = 0;
+    char line[8192];
+    double t0 = now();
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strcspn(line, "\r\n");
+        line[len] = 0;
+        if (!len)
+            continue;
+        ks_query *pq = NULL;
+        if (ks_query_parse(line, len, &pq, &eb))
+            continue;
+        /* as ks_search: the exact plan, or the relaxed one when it matches nothing */
+        for (int relaxed = 0; relaxed < 2; relaxed++) {
+            ks_plan plan;
+            if (relaxed ? ks_plan_build_relaxed(pq, qa, &plan, &eb) : ks_plan_build(pq, qa, &plan, &eb))
+                break;
+            int k = is_or(&plan, plan.root);
+            uint64_t et = 0, xt = 0;
+            for (int r = 0; r < runs; r++) {
+                size_t n;
+                int exact;
+                double a = now();
+                rc = ks_engine_search(eng, &plan, &bm, 0, 10, hits, &n, &et, &eb);
+                double b = now();
+                if (!rc)
+                    rc = ks_xdb_search(db, &plan, &bm, 0, 10, 100000, &xt, &exact, no_hit, NULL, &eb);
+                double c = now();
+                if (rc) {
+                    fprintf(stderr, "bench_query: %s: %s\n", line, eb.msg);
+                    return 1;
+                }
+                push(&es[k], b - a);
+                push(&xs[k], c - b);
+            }
+            if (et != xt)
+                mism++;
+            nq[k]++;
+            ks_plan_free(&plan);
+            if (et)
+                break;
+        }
+        ks_query_free(pq);
+    }
+    fclose(f);
+    printf("# bench_query --index %s --queries %s --runs %d (%.1f s; top 10, exact count; kernel %s)\n", index,
+           qfile, runs, now() - t0, ks_engine_kernel_name());
+    report("all-words", nq[0], &es[0], &xs[0]);
+    report("or", nq[1], &es[1], &xs[1]);
+    series ea = { 0 }, xa = { 0 };
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < es[k].n; i++) {
+            push(&ea, es[k].v[i]);
+            push(&xa, xs[k].v[i]);
+        }
+    report("all", nq[0] + nq[1], &ea, &xa);
+    if (mism)
+        printf("# %zu plans where the two totals differ\n", mism);
+    for (int k = 0; k < 2; k++) {
+        free(es[k].v);
+        free(xs[k].v);
+    }
+    free(ea.v);
+    free(xa.v);
+    ks_analyzer_free(qa);
+    ks_engine_free(eng);
+    ks_segment_close(seg);
+    ks_xdb_close(db);
+    return mism ? 1 : 0;
+}

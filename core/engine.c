@@ -1,0 +1,532 @@
+/* The native query engine (ks_engine.h). Set-at-a-time with filters: a node
+ * is evaluated into a sorted list of (docid, score) restricted to a filter
+ * list, so an AND runs its rarest child first and the others only on its
+ * survivors (skipping posting blocks by their last docid); phrases check
+ * positions only for documents holding all their terms. Term scores come
+ * from the BM25 kernel (ks_score.h) through one function pointer. */
+#include "ks_engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ks_score.h"
+
+/* The kernel is the one the dispatcher selected at start-up (ks_score_select:
+ * KOSEARCH_SIMD or the widest the CPU supports); every variant gives the
+ * scalar reference's scores bit for bit. */
+const char *ks_engine_kernel_name(void)
+{
+    return ks_score_name();
+}
+
+typedef struct rlist {
+    uint32_t *doc;
+    double *score;
+    uint32_t *pidx;   /* TERM lists for phrases: posting number within the term */
+    size_t n, cap;
+} rlist;
+
+struct ks_engine {
+    const ks_segment *seg;
+    const ks_seg_header *h;
+    ks_bm25 bm25;
+    int have_k;
+    double *K;        /* per-document BM25 length factor */
+    uint32_t *wdf;    /* scratch */
+    size_t cap_wdf;
+    ks_errbuf *eb;
+    const ks_plan *plan;
+};
+
+static void rl_free(rlist *r)
+{
+    free(r->doc);
+    free(r->score);
+    free(r->pidx);
+    memset(r, 0, sizeof *r);
+}
+
+static int rl_reserve(rlist *r, size_t n, int pidx)
+{
+    if (n <= r->cap)
+        return 0;
+    size_t nc = r->cap ? r->cap : 64;
+    while (nc < n)
+        nc *= 2;
+    uint32_t *d = realloc(r->doc, nc * sizeof *d);
+    if (d)
+        r->doc = d;
+    double *s = realloc(r->score, nc * sizeof *s);
+    if (s)
+        r->score = s;
+    uint32_t *p = pidx ? realloc(r->pidx, nc * sizeof *p) : r->pidx;
+    if (p)
+        r->pidx = p;
+    if (!d || !s || (pidx && !p))
+        return KS_ENOMEM;
+    r->cap = nc;
+    return 0;
+}
+
+int ks_engine_new(const ks_segment *seg, ks_engine **out, ks_errbuf *eb)
+{
+    *out = NULL;
+    ks_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    e->seg = seg;
+    e->h = ks_segment_header(seg);
+    e->K = malloc((e->h->lastdocid + 1) * sizeof *e->K);
+    if (!e->K) {
+        free(e);
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    }
+    *out = e;
+    return 0;
+}
+
+void ks_engine_free(ks_engine *e)
+{
+    if (!e)
+        return;
+    free(e->K);
+    free(e->wdf);
+    free(e);
+}
+
+static void set_params(ks_engine *e, const ks_bm25 *p)
+{
+    if (e->have_k && memcmp(&e->bm25, p, sizeof *p) == 0)
+        return;
+    e->bm25 = *p;
+    double lf = ks_bm25_len_factor(p, e->h->avglength);
+    const uint32_t *len = ks_segment_doclens(e->seg);
+    for (uint64_t d = 0; d <= e->h->lastdocid; d++)
+        e->K[d] = ks_bm25_doc_k(p, lf, len[d]);
+    e->have_k = 1;
+}
+
+static int oom(ks_engine *e)
+{
+    return ks_seterr(e->eb, KS_ENOMEM, "out of memory");
+}
+
+/* ---- estimates: how many documents a node may match ---------------------- */
+
+static uint64_t estimate(ks_engine *e, uint32_t id)
+{
+    const ks_plan *p = e->plan;
+    const ks_plan_node *n = &p->nodes[id];
+    if (n->op == KS_PLAN_TERM) {
+        const ks_seg_term *t = ks_segment_find(e->seg, ks_plan_term(p, n), n->term_len);
+        return t ? t->termfreq : 0;
+    }
+    uint64_t v = n->op == KS_PLAN_OR ? 0 : UINT64_MAX;
+    for (uint32_t i = 0; i < n->n; i++) {
+        uint64_t k = estimate(e, p->kids[n->first + i]);
+        if (n->op == KS_PLAN_OR)
+            v += k;
+        else if (n->op == KS_PLAN_AND || n->op == KS_PLAN_PHRASE)
+            v = k < v ? k : v;
+        else if (i == 0)
+            v = k; /* AND_NOT, AND_MAYBE: the first child */
+    }
+    return v == UINT64_MAX ? 0 : v;
+}
+
+/* ---- leaves ---------------------------------------------------------------- */
+
+/* The postings of term t restricted to filter (NULL: all), scored. */
+static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, int want_pidx, rlist *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!t || (filter && !filter->n))
+        return 0;
+    size_t most = filter && filter->n < t->termfreq ? filter->n : t->termfreq;
+    if (rl_reserve(out, most, want_pidx))
+        return oom(e);
+    if (most > e->cap_wdf) {
+        uint32_t *w = realloc(e->wdf, most * sizeof *w);
+        if (!w)
+            return oom(e);
+        e->wdf = w;
+        e->cap_wdf = most;
+    }
+    const ks_seg_block *blk = ks_segment_blocks(e->seg, t);
+    uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
+    size_t n = 0;
+    int rc;
+    if (!filter) {
+        for (uint32_t j = 0; j < t->n_blocks; j++) {
+            /* validated at open; checked again so that a file changed in
+             * place under the mapping (not how the indexer replaces it)
+             * is an error, not an overflow */
+            if (blk[j].n > KS_SEG_BLOCK || n + blk[j].n > most)
+                return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+            if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, e->wdf + n, e->eb)))
+                return rc;
+            if (want_pidx)
+                for (uint32_t i = 0; i < blk[j].n; i++)
+                    out->pidx[n + i] = j * KS_SEG_BLOCK + i;
+            n += blk[j].n;
+        }
+    } else {
+        uint32_t j = 0, i = 0, decoded = UINT32_MAX;
+        for (size_t f = 0; f < filter->n; f++) {
+            uint32_t d = filter->doc[f];
+            while (j < t->n_blocks && blk[j].last < d)
+                j++;
+            if (j == t->n_blocks)
+                break;
+            if (decoded != j) {
+                if (blk[j].n > KS_SEG_BLOCK)
+                    return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+                if ((rc = ks_segment_decode(e->seg, &blk[j], doc, wdf, e->eb)))
+                    return rc;
+                decoded = j;
+                i = 0;
+            }
+            while (doc[i] < d) /* blk[j].last >= d: stops inside the block */
+                i++;
+            if (doc[i] == d) {
+                if (n >= most)
+                    return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+                out->doc[n] = d;
+                e->wdf[n] = wdf[i];
+                if (want_pidx)
+                    out->pidx[n] = j * KS_SEG_BLOCK + i;
+                n++;
+            }
+        }
+    }
+    out->n = n;
+    double tw = ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0);
+    memset(out->score, 0, n * sizeof *out->score);
+    ks_score_get()(tw, out->doc, e->wdf, e->K, out->score, n);
+    return 0;
+}
+
+static int eval(ks_engine *e, uint32_t id, const rlist *filter, rlist *out);
+
+/* out = a's documents also in b (b's documents must all be in a), scores summed. */
+static void add_subset(rlist *a_and_b, const rlist *a)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < a_and_b->n; i++) {
+        while (a->doc[k] < a_and_b->doc[i])
+            k++;
+        a_and_b->score[i] = a->score[k] + a_and_b->score[i];
+    }
+}
+
+static int eval_and(ks_engine *e, const ks_plan_node *n, const rlist *filter, rlist *out)
+{
+    const ks_plan *p = e->plan;
+    uint32_t order[KS_PLAN_MAX_TERMS * 2 + 8];
+    uint64_t est[KS_PLAN_MAX_TERMS * 2 + 8];
+    uint32_t m = n->n;
+    if (m > sizeof order / sizeof *order)
+        return ks_seterr(e->eb, KS_EUNSUPPORTED, "plan node with too many children");
+    for (uint32_t i = 0; i < m; i++) {
+        order[i] = p->kids[n->first + i];
+        est[i] = estimate(e, order[i]);
+    }
+    for (uint32_t i = 1; i < m; i++) /* rarest first (insertion sort, stable) */
+        for (uint32_t j = i; j > 0 && est[j] < est[j - 1]; j--) {
+            uint64_t te = est[j];
+            est[j] = est[j - 1];
+            est[j - 1] = te;
+            uint32_t to = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = to;
+        }
+    int rc = eval(e, order[0], filter, out);
+    for (uint32_t i = 1; !rc && i < m && out->n; i++) {
+        rlist r;
+        rc = eval(e, order[i], out, &r);
+        if (!rc) {
+            add_subset(&r, out);
+            rl_free(out);
+            *out = r;
+        }
+    }
+    return rc;
+}
+
+/* out = a ∪ b with scores summed where both match. */
+static int merge_or(ks_engine *e, const rlist *a, const rlist *b, rlist *out)
+{
+    memset(out, 0, sizeof *out);
+    if (rl_reserve(out, a->n + b->n, 0))
+        return oom(e);
+    size_t i = 0, j = 0, n = 0;
+    while (i < a->n || j < b->n) {
+        if (j == b->n || (i < a->n && a->doc[i] < b->doc[j])) {
+            out->doc[n] = a->doc[i];
+            out->score[n++] = a->score[i++];
+        } else if (i == a->n || b->doc[j] < a->doc[i]) {
+            out->doc[n] = b->doc[j];
+            out->score[n++] = b->score[j++];
+        } else {
+            out->doc[n] = a->doc[i];
+            out->score[n++] = a->score[i++] + b->score[j++];
+        }
+    }
+    out->n = n;
+    return 0;
+}
+
+static int eval_or(ks_engine *e, const ks_plan_node *n, const rlist *filter, rlist *out)
+{
+    int rc = eval(e, e->plan->kids[n->first], filter, out);
+    for (uint32_t i = 1; !rc && i < n->n; i++) {
+        rlist r, m;
+        rc = eval(e, e->plan->kids[n->first + i], filter, &r);
+        if (!rc && r.n) {
+            rc = merge_or(e, out, &r, &m);
+            if (!rc) {
+                rl_free(out);
+                *out = m;
+            }
+        }
+        rl_free(&r);
+    }
+    return rc;
+}
+
+/* Xapian's PhrasePostList rule: positions p_1 < ... < p_k, one per term in
+ * order, with p_k - p_1 + 1 <= window. */
+static int phrase_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t k, uint32_t window)
+{
+    for (uint32_t b0 = 0; b0 < npos[0]; b0++) {
+        uint32_t base = pos[0][b0], at = base;
+        uint32_t i;
+        for (i = 1; i < k; i++) {
+            /* first position of term i after at */
+            uint32_t lo = 0, hi = npos[i];
+            while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (pos[i][mid] <= at)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo == npos[i])
+                return 0; /* no later base can do better */
+            at = pos[i][lo];
+            if ((uint64_t)at - base + 1 + (k - 1 - i) > window)
+                break;
+        }
+        if (i == k)
+            return 1;
+    }
+    return 0;
+}
+
+#define KS_PHRASE_MAX 64
+
+static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter, rlist *out)
+{
+    const ks_plan *p = e->plan;
+    memset(out, 0, sizeof *out);
+    uint32_t k = n->n;
+    if (k == 1)
+        return eval(e, p->kids[n->first], filter, out);
+    if (k > KS_PHRASE_MAX)
+        return ks_seterr(e->eb, KS_EUNSUPPORTED, "phrase of more than %d terms", KS_PHRASE_MAX);
+    const ks_seg_term *t[KS_PHRASE_MAX];
+    uint32_t order[KS_PHRASE_MAX];
+    for (uint32_t i = 0; i < k; i++) {
+        const ks_plan_node *c = &p->nodes[p->kids[n->first + i]];
+        if (c->op != KS_PLAN_TERM)
+            return ks_seterr(e->eb, KS_EUNSUPPORTED, "phrase of a non-term");
+        t[i] = ks_segment_find(e->seg, ks_plan_term(p, c), c->term_len);
+        if (!t[i])
+            return 0; /* a term absent: no phrase anywhere */
+        order[i] = i;
+    }
+    for (uint32_t i = 1; i < k; i++)
+        for (uint32_t j = i; j > 0 && t[order[j]]->termfreq < t[order[j - 1]]->termfreq; j--) {
+            uint32_t x = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = x;
+        }
+    rlist L[KS_PHRASE_MAX];
+    memset(L, 0, sizeof L);
+    int rc = 0;
+    const rlist *f = filter;
+    for (uint32_t i = 0; i < k && !rc; i++) {
+        rc = eval_term(e, t[order[i]], f, 1, &L[order[i]]);
+        f = &L[order[i]];
+        if (!f->n)
+            break;
+    }
+    /* Xapian 1.4 quirk, kept for parity: a term holding no positions in a
+     * document (a unigram inside a longer run) has an empty glass position
+     * list whose skip_to(0) succeeds at position 0, so in an exact phrase
+     * (ExactPhrasePostList) such a term as the first word stands at 0; the
+     * windowed PhrasePostList starts with next() and never matches it. */
+    uint32_t window = n->window < k ? k : n->window;
+    int exact = window == k;
+    static const uint32_t zero = 0;
+    const rlist *D = f; /* the last list: documents holding every term */
+    if (!rc && D->n && rl_reserve(out, D->n, 0))
+        rc = oom(e);
+    size_t at[KS_PHRASE_MAX] = { 0 };
+    const uint32_t *pos[KS_PHRASE_MAX];
+    uint32_t npos[KS_PHRASE_MAX];
+    for (size_t d = 0; !rc && D->n && d < D->n && f->n; d++) {
+        uint32_t doc = D->doc[d];
+        int ok = 1;
+        for (uint32_t i = 0; i < k && ok && !rc; i++) {
+            while (L[i].doc[at[i]] < doc)
+                at[i]++;
+            rc = ks_segment_positions(e->seg, t[i], L[i].pidx[at[i]], &pos[i], &npos[i], e->eb);
+            if (!rc && npos[i] == 0 && i == 0 && exact) {
+                pos[i] = &zero; /* Xapian's empty position list answers skip_to(0) */
+                npos[i] = 1;
+            }
+            ok = npos[i] > 0;
+        }
+        if (rc || !ok || !phrase_at(pos, npos, k, window))
+            continue;
+        double s = 0;
+        for (uint32_t i = 0; i < k; i++)
+            s += L[i].score[at[i]];
+        out->doc[out->n] = doc;
+        out->score[out->n++] = s;
+    }
+    for (uint32_t i = 0; i < k; i++)
+        rl_free(&L[i]);
+    return rc;
+}
+
+/* AND_NOT (maybe = 0) and AND_MAYBE (maybe = 1). */
+static int eval_pair(ks_engine *e, const ks_plan_node *n, const rlist *filter, int maybe, rlist *out)
+{
+    const ks_plan *p = e->plan;
+    int rc = eval(e, p->kids[n->first], filter, out);
+    if (rc || !out->n || n->n < 2)
+        return rc;
+    for (uint32_t c = 1; c < n->n && !rc; c++) {
+        rlist b;
+        rc = eval(e, p->kids[n->first + c], out, &b);
+        if (rc)
+            break;
+        size_t k = 0, w = 0;
+        for (size_t i = 0; i < out->n; i++) {
+            while (k < b.n && b.doc[k] < out->doc[i])
+                k++;
+            int hit = k < b.n && b.doc[k] == out->doc[i];
+            if (maybe) {
+                if (hit)
+                    out->score[i] += b.score[k];
+            } else if (!hit) {
+                out->doc[w] = out->doc[i];
+                out->score[w++] = out->score[i];
+            }
+        }
+        if (!maybe)
+            out->n = w;
+        rl_free(&b);
+    }
+    return rc;
+}
+
+static int eval(ks_engine *e, uint32_t id, const rlist *filter, rlist *out)
+{
+    const ks_plan_node *n = &e->plan->nodes[id];
+    memset(out, 0, sizeof *out);
+    int rc;
+    switch (n->op) {
+    case KS_PLAN_TERM:
+        return eval_term(e, ks_segment_find(e->seg, ks_plan_term(e->plan, n), n->term_len), filter, 0, out);
+    case KS_PLAN_AND: rc = eval_and(e, n, filter, out); break;
+    case KS_PLAN_OR: rc = eval_or(e, n, filter, out); break;
+    case KS_PLAN_PHRASE: rc = eval_phrase(e, n, filter, out); break;
+    case KS_PLAN_AND_NOT: rc = eval_pair(e, n, filter, 0, out); break;
+    case KS_PLAN_AND_MAYBE: rc = eval_pair(e, n, filter, 1, out); break;
+    default: return ks_seterr(e->eb, KS_EUNSUPPORTED, "unknown plan node %u", n->op);
+    }
+    if (rc)
+        rl_free(out);
+    return rc;
+}
+
+/* ---- top-k ------------------------------------------------------------------ */
+
+/* a ranks before b: higher score, then lower docid. */
+static int before(const ks_engine_hit *a, const ks_engine_hit *b)
+{
+    return a->score > b->score || (a->score == b->score && a->docid < b->docid);
+}
+
+/* Min-heap on rank: the root is the worst hit kept. */
+static void sift_down(ks_engine_hit *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && before(&h[w], &h[l]))
+            w = l;
+        if (r < n && before(&h[w], &h[r]))
+            w = r;
+        if (w == i)
+            return;
+        ks_engine_hit t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+    const ks_engine_hit *x = a, *y = b;
+    return before(x, y) ? -1 : before(y, x) ? 1 : 0;
+}
+
+int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
+                     ks_engine_hit *hits, size_t *nhits, uint64_t *total, ks_errbuf *eb)
+{
+    *nhits = 0;
+    *total = 0;
+    e->eb = eb;
+    e->plan = plan;
+    set_params(e, bm25);
+    rlist r;
+    int rc = eval(e, plan->root, NULL, &r);
+    if (rc)
+        return rc;
+    *total = r.n;
+    size_t want = (size_t)offset + limit;
+    if (want > r.n)
+        want = r.n;
+    if (limit == 0 || want <= offset) {
+        rl_free(&r);
+        return 0;
+    }
+    ks_engine_hit *heap = malloc(want * sizeof *heap);
+    if (!heap) {
+        rl_free(&r);
+        return oom(e);
+    }
+    size_t hn = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        ks_engine_hit c = { r.doc[i], r.score[i] };
+        if (hn < want) {
+            heap[hn++] = c;
+            if (hn == want)
+                for (size_t j = want / 2; j-- > 0;)
+                    sift_down(heap, hn, j);
+        } else if (before(&c, &heap[0])) {
+            heap[0] = c;
+            sift_down(heap, hn, 0);
+        }
+    }
+    qsort(heap, hn, sizeof *heap, cmp_hit);
+    for (size_t i = offset; i < hn; i++)
+        hits[(*nhits)++] = heap[i];
+    free(heap);
+    rl_free(&r);
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* The native query engine: runs a query plan (ks_plan.h) over a scoring
+ * segment (ks_segment.h) with Xapian 1.4's BM25Weight, giving the same
+ * matches and scores as Xapian's Enquire on the same plan (core/xdb.cc),
+ * the parity test's oracle. One engine per thread (it keeps scratch space). */
+#ifndef KS_ENGINE_H
+#define KS_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ks_bm25.h"
+#include "ks_error.h"
+#include "ks_plan.h"
+#include "ks_segment.h"
+
+typedef struct ks_engine ks_engine;
+
+typedef struct ks_engine_hit {
+    uint32_t docid;  /* Xapian document number */
+    double score;    /* BM25 score, summed in double */
+} ks_engine_hit;
+
+/* An engine over seg (borrowed: it must outlive the engine). */
+int ks_engine_new(const ks_segment *seg, ks_engine **out /* OUT */, ks_errbuf *eb);
+void ks_engine_free(ks_engine *e);
+
+/* Runs plan with BM25 parameters bm25 (per-document length factors are
+ * cached for the last parameters seen). Writes hits offset .. offset+limit-1
+ * of the ranking (score descending, then docid ascending) to hits[0..*nhits)
+ * (room for limit) and the exact number of matching documents to *total.
+ * KS_ENOMEM, KS_ECORRUPT (damaged segment) or KS_EUNSUPPORTED (a plan shape
+ * the engine does not run) with a message. */
+int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
+                     ks_engine_hit *hits /* OUT */, size_t *nhits /* OUT */, uint64_t *total /* OUT */,
+                     ks_errbuf *eb);
+
+/* Name of the BM25 kernel the engine scores with (ks_score_name(): the
+ * variant ks_score_select chose, "scalar" until then). */
+const char *ks_engine_kernel_name(void);
+
+#endif

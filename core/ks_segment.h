@@ -1,0 +1,126 @@
+/* The scoring segment: a read-only, memory-mapped snapshot of the Xapian
+ * database (terms, postings in blocks, positions, document lengths) built
+ * after every change of the index and read by the native query engine
+ * (ks_engine.h). Validated when opened: a damaged file is KS_ECORRUPT. */
+#ifndef KS_SEGMENT_H
+#define KS_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ks_error.h"
+
+/* ---- file format (version 1), all integers little-endian -----------------
+ *
+ *   header      ks_seg_header, 256 bytes at offset 0
+ *   sections    each at an 8-byte aligned offset given in the header, in
+ *               this order, with its size and zlib crc32 in the header:
+ *     DICT      n_terms ks_seg_term entries sorted by term bytes (memcmp,
+ *               shorter first on a common prefix): binary search
+ *     STRINGS   the term bytes, referenced by (str_off, str_len)
+ *     BLOCKS    n_blocks ks_seg_block entries; a term's blocks are
+ *               blocks[block_first .. block_first + n_blocks)
+ *     POSTINGS  per block: docids as streamvbyte_delta_encode(docids,
+ *               n, prev = block.base), then wdfs as streamvbyte_encode;
+ *               followed by KS_SEG_PAD zero bytes (the SIMD decoder reads
+ *               up to 16 bytes ahead)
+ *     POSITIONS for a term with positions, at its pos_off: uint32
+ *               start[termfreq + 1], then uint32 pos[start[termfreq]]:
+ *               the positions of the term's i-th posting are
+ *               pos[start[i] .. start[i+1]), ascending (empty when the
+ *               document has none for it)
+ *     DOCLENS   uint32 length[lastdocid + 1], indexed by document number
+ *               (0 for numbers not in use)
+ *   Document numbers are Xapian's (interleaved across shards). A block
+ *   holds KS_SEG_BLOCK postings except the term's last one. */
+
+#define KS_SEG_MAGIC "KSSEGMT\0"
+#define KS_SEG_VERSION 1u
+#define KS_SEG_BLOCK 128
+#define KS_SEG_PAD 32
+
+enum { KS_SEG_DICT, KS_SEG_STRINGS, KS_SEG_BLOCKS, KS_SEG_POSTINGS, KS_SEG_POSITIONS, KS_SEG_DOCLENS, KS_SEG_NSECT };
+
+typedef struct ks_seg_section {
+    uint64_t off, size;
+    uint32_t crc, pad;
+} ks_seg_section;
+
+typedef struct ks_seg_header {
+    char magic[8];             /* KS_SEG_MAGIC */
+    uint32_t version;          /* KS_SEG_VERSION */
+    uint32_t header_size;      /* sizeof(ks_seg_header) */
+    uint64_t doccount;         /* documents */
+    uint64_t lastdocid;        /* highest document number */
+    uint64_t total_length;     /* sum of document lengths */
+    double avglength;          /* Xapian's average length (total / doccount) */
+    uint64_t revision;         /* kosearch.revision of the database it was built from */
+    uint64_t n_terms, n_blocks;
+    uint64_t file_size;        /* the whole file */
+    ks_seg_section sect[KS_SEG_NSECT];
+    uint8_t reserved[256 - 80 - KS_SEG_NSECT * 24 - 4];
+    uint32_t header_crc;       /* crc32 of the header's bytes before this field */
+} ks_seg_header;
+
+typedef struct ks_seg_term {
+    uint64_t str_off;          /* term bytes in STRINGS */
+    uint32_t str_len;
+    uint32_t termfreq;         /* postings (documents) */
+    uint64_t block_first;      /* first block in BLOCKS */
+    uint32_t n_blocks;
+    uint32_t has_pos;          /* 1: positions at pos_off in POSITIONS */
+    uint64_t pos_off;
+} ks_seg_term;
+
+typedef struct ks_seg_block {
+    uint32_t base;             /* docid before the first one (previous block's last, or 0) */
+    uint32_t last;             /* last docid of the block */
+    uint32_t n;                /* postings, 1..KS_SEG_BLOCK */
+    uint32_t max_wdf;          /* the largest wdf in the block */
+    uint64_t off;              /* offset in POSTINGS */
+    uint32_t doc_bytes;        /* encoded docids; the wdfs follow */
+    uint32_t wdf_bytes;
+} ks_seg_block;
+
+typedef struct ks_segment ks_segment;
+
+/* Builds the segment of the Xapian database at xapian_path (a glass
+ * directory or a stub) into out_path: written to out_path + ".part",
+ * synced, then renamed. 0, or KS_E* with a message. */
+int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *eb);
+
+/* Maps path read-only and validates it (magic, version, every offset and
+ * size, every checksum). KS_ENOTFOUND when there is no file, KS_ECORRUPT
+ * with a message when it is damaged, KS_EIO. */
+int ks_segment_open(const char *path, ks_segment **out /* OUT */, ks_errbuf *eb);
+void ks_segment_close(ks_segment *s);
+
+/* The validated header. */
+const ks_seg_header *ks_segment_header(const ks_segment *s);
+
+/* Finds term; NULL when the segment does not hold it. */
+const ks_seg_term *ks_segment_find(const ks_segment *s, const char *term, size_t len);
+
+/* The i-th dictionary entry (i < n_terms) and its bytes. */
+const ks_seg_term *ks_segment_term_at(const ks_segment *s, uint64_t i);
+const char *ks_segment_term_bytes(const ks_segment *s, const ks_seg_term *t);
+
+/* The blocks of t. */
+const ks_seg_block *ks_segment_blocks(const ks_segment *s, const ks_seg_term *t);
+
+/* Decodes block b into doc[0..b->n) and wdf[0..b->n) (KS_SEG_BLOCK room
+ * each). KS_ECORRUPT if the docids are not ascending within (base, last]. */
+int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb);
+
+/* Positions of t's posting number i (0-based over the term's postings):
+ * *n positions at *pos (may be 0: none). KS_ECORRUPT on bad offsets. */
+int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, const uint32_t **pos,
+                         uint32_t *n, ks_errbuf *eb);
+
+/* Document lengths, indexed by docid (lastdocid + 1 entries). */
+const uint32_t *ks_segment_doclens(const ks_segment *s);
+
+/* Size of the file in bytes. */
+uint64_t ks_segment_size(const ks_segment *s);
+
+#endif

@@ -1,0 +1,258 @@
+/* Opens a scoring segment (ks_segment.h): maps it read-only and checks
+ * everything a reader will later trust (header, section bounds, checksums,
+ * dictionary order and every term's and block's offsets) so that lookups
+ * and decoding need only cheap checks. */
+#include "ks_segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <streamvbyte.h>
+#include <streamvbytedelta.h>
+#include <zlib.h>
+
+_Static_assert(sizeof(ks_seg_header) == 256, "segment header is 256 bytes");
+_Static_assert(sizeof(ks_seg_term) == 40, "dictionary entry is 40 bytes");
+_Static_assert(sizeof(ks_seg_block) == 32, "block entry is 32 bytes");
+
+struct ks_segment {
+    const uint8_t *map;
+    size_t size;
+    const ks_seg_header *h;
+    const ks_seg_term *dict;
+    const char *strings;
+    const ks_seg_block *blocks;
+    const uint8_t *postings;
+    const uint8_t *positions;
+    const uint32_t *doclens;
+};
+
+static uint32_t crc_of(const void *p, uint64_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    const Bytef *q = p;
+    while (n) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, q, k);
+        q += k;
+        n -= k;
+    }
+    return (uint32_t)c;
+}
+
+static int cmp_term(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
+static const char *sect_name[KS_SEG_NSECT] = { "dictionary", "strings", "blocks", "postings", "positions",
+                                               "document lengths" };
+
+/* Everything but the mapping itself. */
+static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
+{
+    const ks_seg_header *h = s->h;
+#define BAD(...) ks_seterr(eb, KS_ECORRUPT, __VA_ARGS__)
+    if (s->size < sizeof *h)
+        return BAD("%s: not a kosearch segment (%zu bytes, too short for a header); rebuild the index", path,
+                   s->size);
+    if (memcmp(h->magic, KS_SEG_MAGIC, 8) != 0)
+        return BAD("%s: not a kosearch segment (bad magic); rebuild the index", path);
+    if (h->version != KS_SEG_VERSION)
+        return BAD("%s: segment format version %u, this program reads %u; rebuild the index", path, h->version,
+                   KS_SEG_VERSION);
+    if (h->header_size != sizeof *h || h->header_crc != crc_of(h, offsetof(ks_seg_header, header_crc)))
+        return BAD("%s: segment header checksum mismatch", path);
+    if (h->file_size != s->size)
+        return BAD("%s: segment is %zu bytes, its header says %llu (truncated?)", path, s->size,
+                   (unsigned long long)h->file_size);
+    for (int i = 0; i < KS_SEG_NSECT; i++) {
+        const ks_seg_section *c = &h->sect[i];
+        if (c->off < sizeof *h || (c->off & 7) || c->off > s->size || c->size > s->size - c->off)
+            return BAD("%s: %s section out of bounds", path, sect_name[i]);
+        if (crc_of(s->map + c->off, c->size) != c->crc)
+            return BAD("%s: %s section checksum mismatch", path, sect_name[i]);
+    }
+    const ks_seg_section *S = h->sect;
+    if (h->n_terms > S[KS_SEG_DICT].size / sizeof(ks_seg_term) ||
+        h->n_terms * sizeof(ks_seg_term) != S[KS_SEG_DICT].size ||
+        h->n_blocks * sizeof(ks_seg_block) != S[KS_SEG_BLOCKS].size || h->lastdocid >= UINT32_MAX ||
+        (h->lastdocid + 1) * 4 != S[KS_SEG_DOCLENS].size || S[KS_SEG_POSTINGS].size < KS_SEG_PAD ||
+        h->doccount > h->lastdocid)
+        return BAD("%s: segment counts disagree with section sizes", path);
+    s->dict = (const ks_seg_term *)(s->map + S[KS_SEG_DICT].off);
+    s->strings = (const char *)(s->map + S[KS_SEG_STRINGS].off);
+    s->blocks = (const ks_seg_block *)(s->map + S[KS_SEG_BLOCKS].off);
+    s->postings = s->map + S[KS_SEG_POSTINGS].off;
+    s->positions = s->map + S[KS_SEG_POSITIONS].off;
+    s->doclens = (const uint32_t *)(s->map + S[KS_SEG_DOCLENS].off);
+    uint64_t psize = S[KS_SEG_POSTINGS].size - KS_SEG_PAD, qsize = S[KS_SEG_POSITIONS].size;
+    for (uint64_t i = 0; i < h->n_terms; i++) {
+        const ks_seg_term *t = &s->dict[i];
+        if (t->str_off > S[KS_SEG_STRINGS].size || t->str_len > S[KS_SEG_STRINGS].size - t->str_off ||
+            t->block_first > h->n_blocks || t->n_blocks > h->n_blocks - t->block_first || t->termfreq == 0 ||
+            t->termfreq > h->doccount || (uint64_t)t->n_blocks != (t->termfreq + KS_SEG_BLOCK - 1) / KS_SEG_BLOCK)
+            return BAD("%s: dictionary entry %llu out of bounds", path, (unsigned long long)i);
+        if (i && cmp_term(s->strings + s->dict[i - 1].str_off, s->dict[i - 1].str_len, s->strings + t->str_off,
+                          t->str_len) >= 0)
+            return BAD("%s: dictionary not sorted at entry %llu", path, (unsigned long long)i);
+        if (t->has_pos) {
+            uint64_t need = ((uint64_t)t->termfreq + 1) * 4;
+            if ((t->pos_off & 3) || t->pos_off > qsize || need > qsize - t->pos_off)
+                return BAD("%s: positions of entry %llu out of bounds", path, (unsigned long long)i);
+            const uint32_t *st = (const uint32_t *)(s->positions + t->pos_off);
+            if (st[0] != 0 || (uint64_t)st[t->termfreq] * 4 > qsize - t->pos_off - need)
+                return BAD("%s: positions of entry %llu out of bounds", path, (unsigned long long)i);
+        }
+        uint32_t left = t->termfreq, prev = 0;
+        for (uint32_t j = 0; j < t->n_blocks; j++) {
+            const ks_seg_block *b = &s->blocks[t->block_first + j];
+            uint32_t want = left > KS_SEG_BLOCK ? KS_SEG_BLOCK : left;
+            left -= want;
+            uint64_t maxbytes = (uint64_t)(want + 3) / 4 + 4ull * want;
+            if (b->n != want || b->base != prev || b->last <= b->base || b->last > h->lastdocid ||
+                b->off > psize || b->doc_bytes > maxbytes || b->wdf_bytes > maxbytes ||
+                (uint64_t)b->doc_bytes + b->wdf_bytes > psize - b->off)
+                return BAD("%s: block %u of dictionary entry %llu out of bounds", path, j, (unsigned long long)i);
+            prev = b->last;
+        }
+    }
+#undef BAD
+    return 0;
+}
+
+int ks_segment_open(const char *path, ks_segment **out, ks_errbuf *eb)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ks_seterr(eb, errno == ENOENT ? KS_ENOTFOUND : KS_EIO, "cannot open segment %s: %m", path);
+    struct stat sb;
+    if (fstat(fd, &sb)) {
+        int rc = ks_seterr(eb, KS_EIO, "cannot stat segment %s: %m", path);
+        close(fd);
+        return rc;
+    }
+    ks_segment *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    }
+    s->size = (size_t)sb.st_size;
+    if (s->size >= sizeof(ks_seg_header)) {
+        void *m = mmap(NULL, s->size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) {
+            int rc = ks_seterr(eb, KS_EIO, "cannot map segment %s: %m", path);
+            close(fd);
+            free(s);
+            return rc;
+        }
+        s->map = m;
+        s->h = m;
+    }
+    close(fd);
+    int rc = validate(s, path, eb);
+    if (rc) {
+        ks_segment_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void ks_segment_close(ks_segment *s)
+{
+    if (!s)
+        return;
+    if (s->map)
+        munmap((void *)s->map, s->size);
+    free(s);
+}
+
+const ks_seg_header *ks_segment_header(const ks_segment *s)
+{
+    return s->h;
+}
+
+uint64_t ks_segment_size(const ks_segment *s)
+{
+    return s->size;
+}
+
+const uint32_t *ks_segment_doclens(const ks_segment *s)
+{
+    return s->doclens;
+}
+
+const ks_seg_term *ks_segment_term_at(const ks_segment *s, uint64_t i)
+{
+    return i < s->h->n_terms ? &s->dict[i] : NULL;
+}
+
+const char *ks_segment_term_bytes(const ks_segment *s, const ks_seg_term *t)
+{
+    return s->strings + t->str_off;
+}
+
+const ks_seg_block *ks_segment_blocks(const ks_segment *s, const ks_seg_term *t)
+{
+    return s->blocks + t->block_first;
+}
+
+const ks_seg_term *ks_segment_find(const ks_segment *s, const char *term, size_t len)
+{
+    uint64_t lo = 0, hi = s->h->n_terms;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        const ks_seg_term *t = &s->dict[mid];
+        int c = cmp_term(s->strings + t->str_off, t->str_len, term, len);
+        if (c == 0)
+            return t;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb)
+{
+    const uint8_t *p = s->postings + b->off;
+    size_t used = streamvbyte_delta_decode(p, doc, b->n, b->base);
+    if (used != b->doc_bytes || streamvbyte_decode(p + used, wdf, b->n) != b->wdf_bytes)
+        return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
+    uint32_t prev = b->base;
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (doc[i] <= prev)
+            return ks_seterr(eb, KS_ECORRUPT, "segment block docids out of order; rebuild the index");
+        prev = doc[i];
+    }
+    if (prev != b->last)
+        return ks_seterr(eb, KS_ECORRUPT, "segment block docids disagree with its index; rebuild the index");
+    return 0;
+}
+
+int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, const uint32_t **pos, uint32_t *n,
+                         ks_errbuf *eb)
+{
+    *n = 0;
+    *pos = NULL;
+    if (!t->has_pos)
+        return 0;
+    const uint32_t *st = (const uint32_t *)(s->positions + t->pos_off);
+    if (i >= t->termfreq || st[i] > st[i + 1] || st[i + 1] > st[t->termfreq])
+        return ks_seterr(eb, KS_ECORRUPT, "segment positions are damaged; rebuild the index");
+    *pos = st + t->termfreq + 1 + st[i];
+    *n = st[i + 1] - st[i];
+    return 0;
+}

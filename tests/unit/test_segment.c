@@ -1,0 +1,313 @@
+/* Unit tests of the scoring segment (core/segment*.c): a segment built from
+ * a small two-shard Xapian database holds exactly its postings, positions
+ * and lengths; a truncated or damaged file is KS_ECORRUPT with a message;
+ * the engine (core/engine.c) ranks small plans as Xapian does, without the
+ * shared corpus (tests/integration/test_parity is the large comparison). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <math.h>
+
+#include "ks_analyze.h"
+#include "ks_engine.h"
+#include "ks_indexdir.h"
+#include "ks_query.h"
+#include "ks_segment.h"
+#include "ks_xdb.h"
+
+#define NDOCS 700
+
+static char dir[64], stub[128], segpath[128];
+
+static void add_docs(ks_xdb_writer *w, int shard)
+{
+    ks_errbuf eb;
+    for (int i = shard; i < NDOCS; i += 2) {
+        ks_xposting p[8];
+        size_t n = 0;
+        char id[32];
+        snprintf(id, sizeof id, "Q%d", i);
+        p[n++] = (ks_xposting){ "a", 1, (uint32_t)(i % 5), 1 };
+        p[n++] = (ks_xposting){ "a", 1, (uint32_t)(i % 5 + 2), 1 };
+        if (i % 3 == 0)
+            p[n++] = (ks_xposting){ "b", 1, KS_XDB_NOPOS, (uint32_t)(i % 4 + 1) };
+        if (i % 7 == 0)
+            p[n++] = (ks_xposting){ "c", 1, (uint32_t)(i % 11), 2 };
+        if (i % 50 == 1)
+            p[n++] = (ks_xposting){ "Sz", 2, 1, 3 };
+        ks_xdoc d = { id, strlen(id), "{}", 2, p, n };
+        assert_int_equal(ks_xdb_writer_add(w, &d, &eb), 0);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/ks-test-seg-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    ks_errbuf eb;
+    const char *rel[2] = { "shard-0", "shard-1" };
+    for (int s = 0; s < 2; s++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/%s", dir, rel[s]);
+        ks_xdb_writer *w;
+        if (ks_xdb_writer_open(p, KS_XDB_CREATE, &w, &eb))
+            return -1;
+        add_docs(w, s);
+        if (s == 0 && ks_xdb_writer_set_metadata(w, "kosearch.revision", "42", &eb))
+            return -1;
+        if (ks_xdb_writer_close(w, 1, &eb))
+            return -1;
+    }
+    if (ks_indexdir_write_stub(dir, rel, 2, &eb))
+        return -1;
+    snprintf(stub, sizeof stub, "%s/xapian", dir);
+    snprintf(segpath, sizeof segpath, "%s/segment", dir);
+    if (ks_segment_build(stub, segpath, &eb)) {
+        fprintf(stderr, "# build: %s\n", eb.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ks_indexdir_rmtree(dir);
+    return 0;
+}
+
+typedef struct walk {
+    ks_segment *seg;
+    const ks_seg_term *t;
+    uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
+    uint32_t i;           /* posting number */
+    ks_xdb *db;
+    uint64_t terms;
+} walk;
+
+static int check_posting(void *ud, uint32_t docid, uint32_t wdf, const uint32_t *pos, size_t npos)
+{
+    walk *w = ud;
+    ks_errbuf eb;
+    const ks_seg_block *b = ks_segment_blocks(w->seg, w->t) + w->i / KS_SEG_BLOCK;
+    if (w->i % KS_SEG_BLOCK == 0)
+        assert_int_equal(ks_segment_decode(w->seg, b, w->doc, w->wdf, &eb), 0);
+    assert_int_equal(w->doc[w->i % KS_SEG_BLOCK], docid);
+    assert_int_equal(w->wdf[w->i % KS_SEG_BLOCK], wdf);
+    assert_true(b->max_wdf >= wdf);
+    const uint32_t *sp;
+    uint32_t sn;
+    assert_int_equal(ks_segment_positions(w->seg, w->t, w->i, &sp, &sn, &eb), 0);
+    assert_int_equal(sn, npos);
+    if (npos)
+        assert_memory_equal(sp, pos, npos * sizeof *pos);
+    w->i++;
+    return 0;
+}
+
+static int check_term(void *ud, const char *term, size_t len, uint32_t termfreq)
+{
+    walk *w = ud;
+    ks_errbuf eb;
+    w->t = ks_segment_find(w->seg, term, len);
+    assert_non_null(w->t);
+    assert_int_equal(w->t->termfreq, termfreq);
+    w->i = 0;
+    assert_int_equal(ks_xdb_postings(w->db, term, len, 1, check_posting, w, &eb), 0);
+    assert_int_equal(w->i, termfreq);
+    w->terms++;
+    return 0;
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    ks_errbuf eb;
+    walk w;
+    memset(&w, 0, sizeof w);
+    assert_int_equal(ks_segment_open(segpath, &w.seg, &eb), 0);
+    assert_int_equal(ks_xdb_open(stub, &w.db, &eb), 0);
+    ks_xdb_stats st;
+    assert_int_equal(ks_xdb_stats_get(w.db, &st, &eb), 0);
+    const ks_seg_header *h = ks_segment_header(w.seg);
+    assert_int_equal(h->doccount, NDOCS);
+    assert_int_equal(h->doccount, st.doccount);
+    assert_int_equal(h->lastdocid, st.lastdocid);
+    assert_int_equal(h->total_length, st.total_length);
+    assert_int_equal(h->revision, 42);
+    assert_true(h->avglength == (double)st.total_length / (double)st.doccount);
+    assert_int_equal(ks_xdb_all_terms(w.db, check_term, &w, &eb), 0);
+    assert_int_equal(w.terms, h->n_terms);
+    assert_null(ks_segment_find(w.seg, "nope", 4));
+    assert_null(ks_segment_find(w.seg, "", 0));
+    /* "a" spans several blocks, "b" has no positions */
+    const ks_seg_term *a = ks_segment_find(w.seg, "a", 1), *b = ks_segment_find(w.seg, "b", 1);
+    assert_true(a->n_blocks > 2 && a->has_pos);
+    assert_true(b && !b->has_pos);
+    uint32_t *len = calloc(st.lastdocid + 1, sizeof *len);
+    assert_int_equal(ks_xdb_doclengths(w.db, len, st.lastdocid + 1, &eb), 0);
+    assert_memory_equal(len, ks_segment_doclens(w.seg), (st.lastdocid + 1) * sizeof *len);
+    free(len);
+    ks_xdb_close(w.db);
+    ks_segment_close(w.seg);
+}
+
+static uint8_t *slurp(size_t *n)
+{
+    FILE *f = fopen(segpath, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    rewind(f);
+    uint8_t *p = malloc(*n);
+    assert_int_equal(fread(p, 1, *n, f), *n);
+    fclose(f);
+    return p;
+}
+
+/* Writes bytes as a segment file and expects KS_ECORRUPT with a message. */
+static void expect_corrupt(const uint8_t *p, size_t n, const char *what)
+{
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/bad", dir);
+    FILE *f = fopen(bad, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+    ks_segment *s = NULL;
+    ks_errbuf eb = { "" };
+    int rc = ks_segment_open(bad, &s, &eb);
+    if (rc != KS_ECORRUPT)
+        fail_msg("%s: expected KS_ECORRUPT, got %d (%s)", what, rc, eb.msg);
+    assert_null(s);
+    assert_true(eb.msg[0] != 0);
+}
+
+static void test_truncated(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *p = slurp(&n);
+    size_t cut[] = { 0, 1, 100, 255, 256, 300, n / 2, n - 8, n - 1 };
+    for (size_t i = 0; i < sizeof cut / sizeof *cut; i++)
+        expect_corrupt(p, cut[i], "truncated");
+    free(p);
+}
+
+static void test_flipped_bytes(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *p = slurp(&n);
+    const ks_seg_header *h = (const ks_seg_header *)p;
+    size_t where[KS_SEG_NSECT * 3 + 4], nw = 0;
+    for (int s = 0; s < KS_SEG_NSECT; s++) {
+        if (!h->sect[s].size)
+            continue;
+        where[nw++] = h->sect[s].off;
+        where[nw++] = h->sect[s].off + h->sect[s].size / 2;
+        where[nw++] = h->sect[s].off + h->sect[s].size - 1;
+    }
+    where[nw++] = offsetof(ks_seg_header, doccount);
+    where[nw++] = offsetof(ks_seg_header, sect) + 3;
+    where[nw++] = offsetof(ks_seg_header, header_crc);
+    for (size_t i = 0; i < nw; i++) {
+        uint8_t *q = malloc(n);
+        memcpy(q, p, n);
+        q[where[i]] ^= 0x5a;
+        expect_corrupt(q, n, "flipped byte");
+        free(q);
+    }
+    free(p);
+}
+
+static void test_magic_and_version(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *p = slurp(&n);
+    ks_seg_header *h = (ks_seg_header *)p;
+    h->magic[0] = 'X';
+    expect_corrupt(p, n, "magic");
+    h->magic[0] = KS_SEG_MAGIC[0];
+    h->version = KS_SEG_VERSION + 1;
+    expect_corrupt(p, n, "version");
+    free(p);
+    ks_segment *s;
+    ks_errbuf eb;
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/none", dir);
+    assert_int_equal(ks_segment_open(missing, &s, &eb), KS_ENOTFOUND);
+}
+
+/* Same documents and scores (1e-9 relative) as Xapian, ranked alike. */
+static void test_engine_matches_xapian(void **state)
+{
+    (void)state;
+    static const char *queries[] = { "a", "b", "c", "a b", "a c", "b c", "\"b a\"", "\"a c\"", "\"c a\"",
+                                     "a OR c", "b OR c", "a -b", "b -c", "c OR b -a", "title:z", "z a",
+                                     "\"a b c\"" };
+    ks_errbuf eb = { "" };
+    ks_segment *seg;
+    ks_xdb *db;
+    ks_engine *eng;
+    ks_analyzer *qa;
+    ks_analyzer_opts qo = ks_analyzer_default_opts();
+    qo.query = 1;
+    assert_int_equal(ks_segment_open(segpath, &seg, &eb), 0);
+    assert_int_equal(ks_xdb_open(stub, &db, &eb), 0);
+    assert_int_equal(ks_engine_new(seg, &eng, &eb), 0);
+    assert_int_equal(ks_analyzer_new(&qo, &qa, &eb), 0);
+    ks_bm25 bm = KS_BM25_DEFAULTS;
+    uint32_t xd[NDOCS];
+    double xs[NDOCS];
+    ks_engine_hit eh[NDOCS];
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+        ks_query *pq;
+        ks_plan plan;
+        assert_int_equal(ks_query_parse(queries[q], strlen(queries[q]), &pq, &eb), 0);
+        assert_int_equal(ks_plan_build(pq, qa, &plan, &eb), 0);
+        size_t xn = 0, en = 0;
+        uint64_t xt = 0, et = 0;
+        int exact = 0;
+        assert_int_equal(ks_xdb_rank(db, &plan, &bm, 0, NDOCS, NDOCS, xd, xs, &xn, &xt, &exact, &eb), 0);
+        assert_int_equal(ks_engine_search(eng, &plan, &bm, 0, NDOCS, eh, &en, &et, &eb), 0);
+        char desc[512];
+        ks_plan_describe(&plan, desc, sizeof desc);
+        if (xt != et || xn != en)
+            fail_msg("%s: %s: xapian %llu matches, engine %llu", queries[q], desc, (unsigned long long)xt,
+                     (unsigned long long)et);
+        for (size_t i = 0; i < xn; i++)
+            if (xd[i] != eh[i].docid || fabs(xs[i] - eh[i].score) > 1e-9 * fabs(xs[i]))
+                fail_msg("%s: %s: rank %zu xapian %u (%.17g), engine %u (%.17g)", queries[q], desc, i + 1, xd[i],
+                         xs[i], eh[i].docid, eh[i].score);
+        ks_plan_free(&plan);
+        ks_query_free(pq);
+    }
+    ks_analyzer_free(qa);
+    ks_engine_free(eng);
+    ks_xdb_close(db);
+    ks_segment_close(seg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_flipped_bytes),
+        cmocka_unit_test(test_magic_and_version),
+        cmocka_unit_test(test_engine_matches_xapian),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
