@@ -34,6 +34,7 @@ static void usage_main(FILE *f)
             "  build   --input PATH... -o INDEX   build a new index (replaces the old one atomically)\n"
             "  add     --input PATH... -o INDEX   insert or replace documents by id\n"
             "  delete  --id ID... -o INDEX        delete documents by id\n"
+            "  segment INDEX                      rebuild the scoring segment from the Xapian database\n"
             "  info    INDEX                      describe an index\n"
             "  get     INDEX ID                   print a stored document\n"
             "  analyze [--query] TEXT             show the terms the analyzer makes of TEXT\n\n"
@@ -675,11 +676,47 @@ static int cmd_analyze(int argc, char **argv)
     return 0;
 }
 
+/* segment INDEX: rebuilds the live generation's scoring segment (an index
+ * built before segments existed, or one whose segment rebuild failed after
+ * an add or delete), under the index lock so no writer runs meanwhile. */
+static int cmd_segment(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("Usage: %s segment INDEX\n"
+               "Rebuilds INDEX's scoring segment from its Xapian database and replaces the old one\n"
+               "atomically (readers see the old segment or the new one).\n",
+               prog);
+        return 0;
+    }
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "%s segment: need exactly one INDEX (see --help)\n", prog);
+        return EXIT_FAILURE_;
+    }
+    ks_errbuf eb = { "" };
+    char gen[KS_INDEX_PATH_MAX], xpath[KS_INDEX_PATH_MAX];
+    int lock = -1;
+    double t0 = now();
+    int rc = ks_indexdir_current(argv[1], gen, sizeof gen, &eb);
+    if (!rc)
+        rc = ks_indexdir_lock(argv[1], &lock, &eb);
+    if (!rc)
+        rc = ks_indexdir_xapian_path(gen, xpath, sizeof xpath);
+    if (!rc)
+        rc = rebuild_segment(xpath, &eb);
+    ks_indexdir_unlock(lock);
+    if (rc) {
+        fprintf(stderr, "%s segment: %s: %s\n", prog, argv[1], eb.msg[0] ? eb.msg : ks_strerror(rc));
+        return EXIT_FAILURE_;
+    }
+    printf("segment: rebuilt for %s in %.2f s\n", gen, now() - t0);
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
 } commands[] = {
-    { "build", cmd_build }, { "add", cmd_add }, { "delete", cmd_delete },
+    { "build", cmd_build }, { "add", cmd_add }, { "delete", cmd_delete }, { "segment", cmd_segment },
     { "info", cmd_info },   { "get", cmd_get },         { "analyze", cmd_analyze },
 };
 

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 CORPUS="$KS_SHARED/corpus/ko-corpus.jsonl.gz"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
-plan 44
+plan 46
 mk_tmp
 IDX="$T/idx"
 
@@ -129,3 +129,7 @@ check "the published generation holds a segment of the same revision" sh -c \
 check "after delete the segment is rebuilt at the new revision" sh -c \
   "'$INDEXER' info '$IDX' | grep -Eq '^segment: *revision [0-9]+\$' && [ \"\$('$INDEXER' info '$IDX' | sed -n 's/^revision: *//p')\" = \"\$('$INDEXER' info '$IDX' | sed -n 's/^segment: *revision //p')\" ]"
 check "no segment.part is left behind" sh -c "! ls '$IDX'/current/segment.part 2>/dev/null | grep -q ."
+rm -f "$IDX/current/segment"
+check "with its segment gone, info says the segment is unusable" sh -c "'$INDEXER' info '$IDX' | grep -q '^segment: *unusable'"
+check "kosearch-indexer segment rebuilds it at the database's revision" sh -c \
+  "'$INDEXER' segment '$IDX' >/dev/null && [ \"\$('$INDEXER' info '$IDX' | sed -n 's/^revision: *//p')\" = \"\$('$INDEXER' info '$IDX' | sed -n 's/^segment: *revision //p')\" ]"
