@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """agg_bench_score.py OUT...: the median over several bench/bench_score outputs of each
 list and variant (ns per posting, p90, ratio to scalar) as a Markdown table, for
-bench/RESULTS-kernels.md. Repeated runs, because the machine is shared."""
+bench/RESULTS.md, "Scoring kernels". Repeated runs, because the machine is shared."""
 import collections, re, statistics, sys
 
 if len(sys.argv) < 2:

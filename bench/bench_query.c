@@ -13,6 +13,7 @@
 #include "ks_indexdir.h"
 #include "ks_plan.h"
 #include "ks_query.h"
+#include "ks_score.h"
 #include "ks_segment.h"
 #include "ks_xdb.h"
 
@@ -113,6 +114,10 @@ int main(int argc, char **argv)
         return 2;
     }
     ks_errbuf eb = { "" };
+    if (ks_score_select(ks_score_env(), &eb)) { /* as kosearchd: KOSEARCH_SIMD or the widest kernel */
+        fprintf(stderr, "bench_query: KOSEARCH_SIMD: %s\n", eb.msg);
+        return 2;
+    }
     char gen[KS_INDEX_PATH_MAX], xp[KS_INDEX_PATH_MAX], sp[KS_INDEX_PATH_MAX + 16];
     ks_xdb *db = NULL;
     ks_segment *seg = NULL;

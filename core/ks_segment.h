@@ -95,6 +95,10 @@ int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *e
 int ks_segment_open(const char *path, ks_segment **out /* OUT */, ks_errbuf *eb);
 void ks_segment_close(ks_segment *s);
 
+/* CRC-32 (zlib's) of p[0..n), for the section checksums; any n (zlib takes
+ * at most UINT_MAX bytes a call, so longer input is fed in pieces). */
+uint32_t ks_segment_crc(const void *p, uint64_t n);
+
 /* The validated header. */
 const ks_seg_header *ks_segment_header(const ks_segment *s);
 

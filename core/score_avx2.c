@@ -1,6 +1,6 @@
 /* The AVX2 BM25 kernel: four documents per 256-bit vector, K[doc[i]]
  * loaded element by element (faster than vgatherqpd on AMD Zen, see
- * bench/RESULTS-kernels.md). Same operations in the same order as the
+ * bench/RESULTS.md, "Scoring kernels"). Same operations in the same order as the
  * scalar reference, no FMA: results are bit-identical. */
 #include "config.h"
 

@@ -1,6 +1,6 @@
 /* The AVX-512F BM25 kernel: eight documents per 512-bit vector, K[doc[i]]
  * loaded element by element (vgatherqpd measured 2x slower than scalar on
- * this AMD EPYC, see bench/RESULTS-kernels.md), uint32 wdf converted exactly
+ * this AMD EPYC, see bench/RESULTS.md, "Scoring kernels"), uint32 wdf converted exactly
  * with vcvtudq2pd. Same operations in the same order as the scalar
  * reference, no FMA: results are bit-identical. */
 #include "config.h"

@@ -33,7 +33,7 @@ struct ks_segment {
     const uint32_t *doclens;
 };
 
-static uint32_t crc_of(const void *p, uint64_t n)
+uint32_t ks_segment_crc(const void *p, uint64_t n)
 {
     uLong c = crc32(0L, Z_NULL, 0);
     const Bytef *q = p;
@@ -70,7 +70,7 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
     if (h->version != KS_SEG_VERSION)
         return BAD("%s: segment format version %u, this program reads %u; rebuild the index", path, h->version,
                    KS_SEG_VERSION);
-    if (h->header_size != sizeof *h || h->header_crc != crc_of(h, offsetof(ks_seg_header, header_crc)))
+    if (h->header_size != sizeof *h || h->header_crc != ks_segment_crc(h, offsetof(ks_seg_header, header_crc)))
         return BAD("%s: segment header checksum mismatch", path);
     if (h->file_size != s->size)
         return BAD("%s: segment is %zu bytes, its header says %llu (truncated?)", path, s->size,
@@ -79,7 +79,7 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
         const ks_seg_section *c = &h->sect[i];
         if (c->off < sizeof *h || (c->off & 7) || c->off > s->size || c->size > s->size - c->off)
             return BAD("%s: %s section out of bounds", path, sect_name[i]);
-        if (crc_of(s->map + c->off, c->size) != c->crc)
+        if (ks_segment_crc(s->map + c->off, c->size) != c->crc)
             return BAD("%s: %s section checksum mismatch", path, sect_name[i]);
     }
     const ks_seg_section *S = h->sect;

@@ -147,20 +147,6 @@ static int on_term(void *ud, const char *term, size_t len, uint32_t termfreq)
     return 0;
 }
 
-/* crc32 of n bytes (zlib takes at most UINT_MAX at a time). */
-static uint32_t crc_of(const void *p, uint64_t n)
-{
-    uLong c = crc32(0L, Z_NULL, 0);
-    const Bytef *q = p;
-    while (n) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        c = crc32(c, q, k);
-        q += k;
-        n -= k;
-    }
-    return (uint32_t)c;
-}
-
 static int write_all(int fd, const void *p, size_t n)
 {
     const uint8_t *q = p;
@@ -223,11 +209,11 @@ int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *e
     for (int i = 0; i < KS_SEG_NSECT; i++) {
         h.sect[i].off = off;
         h.sect[i].size = size[i];
-        h.sect[i].crc = crc_of(data[i], size[i]);
+        h.sect[i].crc = ks_segment_crc(data[i], size[i]);
         off += (size[i] + 7) & ~(uint64_t)7;
     }
     h.file_size = off;
-    h.header_crc = crc_of(&h, offsetof(ks_seg_header, header_crc));
+    h.header_crc = ks_segment_crc(&h, offsetof(ks_seg_header, header_crc));
 
     fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {

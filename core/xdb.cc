@@ -256,10 +256,11 @@ int ks_xdb_doclengths(ks_xdb *db, uint32_t *len, size_t n, ks_errbuf *eb)
     KS_CATCH
 }
 
-int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
-                  uint64_t check_at_least, uint64_t *total, int *exact, ks_xdb_hit_fn fn, void *ud, ks_errbuf *eb)
+/* Enquire + BM25Weight on plan: the MSet of ks_xdb_search and ks_xdb_rank,
+ * with the total (exact, or Xapian's estimate with *exact = 0). Throws. */
+static Xapian::MSet run_plan(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset,
+                             uint32_t limit, uint64_t check_at_least, uint64_t *total, int *exact)
 {
-    KS_TRY
     Xapian::Enquire enq(db->db);
     enq.set_query(plan_query(plan, plan->root));
     enq.set_weighting_scheme(Xapian::BM25Weight(bm25->k1, bm25->k2, bm25->k3, bm25->b, bm25->min_normlen));
@@ -267,6 +268,14 @@ int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t
     Xapian::MSet m = enq.get_mset(offset, limit, cal);
     *exact = m.get_matches_lower_bound() == m.get_matches_upper_bound();
     *total = *exact ? m.get_matches_lower_bound() : m.get_matches_estimated();
+    return m;
+}
+
+int ks_xdb_search(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
+                  uint64_t check_at_least, uint64_t *total, int *exact, ks_xdb_hit_fn fn, void *ud, ks_errbuf *eb)
+{
+    KS_TRY
+    Xapian::MSet m = run_plan(db, plan, bm25, offset, limit, check_at_least, total, exact);
     for (Xapian::MSetIterator i = m.begin(); i != m.end(); ++i) {
         std::string data = i.get_document().get_data();
         int rc = fn(ud, *i, i.get_weight(), data.data(), data.size());
@@ -283,13 +292,7 @@ int ks_xdb_rank(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t o
 {
     *n = 0;
     KS_TRY
-    Xapian::Enquire enq(db->db);
-    enq.set_query(plan_query(plan, plan->root));
-    enq.set_weighting_scheme(Xapian::BM25Weight(bm25->k1, bm25->k2, bm25->k3, bm25->b, bm25->min_normlen));
-    Xapian::doccount cal = check_at_least > UINT32_MAX ? UINT32_MAX : static_cast<Xapian::doccount>(check_at_least);
-    Xapian::MSet m = enq.get_mset(offset, limit, cal);
-    *exact = m.get_matches_lower_bound() == m.get_matches_upper_bound();
-    *total = *exact ? m.get_matches_lower_bound() : m.get_matches_estimated();
+    Xapian::MSet m = run_plan(db, plan, bm25, offset, limit, check_at_least, total, exact);
     for (Xapian::MSetIterator i = m.begin(); i != m.end() && *n < limit; ++i) {
         docid[*n] = *i;
         score[(*n)++] = i.get_weight();
