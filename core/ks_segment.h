@@ -10,7 +10,7 @@
 
 #include "ks_error.h"
 
-/* ---- file format (version 1), all integers little-endian -----------------
+/* ---- file format (version 2), all integers little-endian -----------------
  *
  *   header      ks_seg_header, 256 bytes at offset 0
  *   sections    each at an 8-byte aligned offset given in the header, in
@@ -31,15 +31,32 @@
  *               document has none for it)
  *     DOCLENS   uint32 length[lastdocid + 1], indexed by document number
  *               (0 for numbers not in use)
+ *     CHUNKS    uint32 crc32 of each chunk_size bytes of the file from
+ *               POSTINGS' offset to the end of POSITIONS (the last chunk
+ *               shorter)
+ *   Opening checks the header, every section's bounds, the checksums of
+ *   the small sections (DICT, STRINGS, BLOCKS, DOCLENS, CHUNKS: about 5% of
+ *   the file) and every term's and block's entry. POSTINGS and POSITIONS
+ *   (the other 95%) are checked a chunk at a time the first time a reader
+ *   touches the chunk, so opening a segment of millions of documents costs
+ *   a fraction of a second and never reads the bulk of it, while no
+ *   damaged byte is ever used: a bad chunk makes the query touching it fail
+ *   with KS_ECORRUPT.
  *   Document numbers are Xapian's (interleaved across shards). A block
  *   holds KS_SEG_BLOCK postings except the term's last one. */
 
 #define KS_SEG_MAGIC "KSSEGMT\0"
-#define KS_SEG_VERSION 1u
+#define KS_SEG_VERSION 2u
 #define KS_SEG_BLOCK 128
 #define KS_SEG_PAD 32
+#define KS_SEG_CHUNK (1u << 20) /* bytes per lazily verified checksum; the
+                                   builder takes KOSEARCH_SEGMENT_CHUNK from
+                                   the environment instead (tests: tiny chunks) */
 
-enum { KS_SEG_DICT, KS_SEG_STRINGS, KS_SEG_BLOCKS, KS_SEG_POSTINGS, KS_SEG_POSITIONS, KS_SEG_DOCLENS, KS_SEG_NSECT };
+enum {
+    KS_SEG_DICT, KS_SEG_STRINGS, KS_SEG_BLOCKS, KS_SEG_POSTINGS, KS_SEG_POSITIONS, KS_SEG_DOCLENS, KS_SEG_CHUNKS,
+    KS_SEG_NSECT
+};
 
 typedef struct ks_seg_section {
     uint64_t off, size;
@@ -58,7 +75,7 @@ typedef struct ks_seg_header {
     uint64_t n_terms, n_blocks;
     uint64_t file_size;        /* the whole file */
     ks_seg_section sect[KS_SEG_NSECT];
-    uint8_t reserved[256 - 80 - KS_SEG_NSECT * 24 - 4];
+    uint32_t chunk_size;       /* bytes per CHUNKS checksum: KS_SEG_CHUNK (a power of two >= 64) */
     uint32_t header_crc;       /* crc32 of the header's bytes before this field */
 } ks_seg_header;
 
@@ -90,14 +107,19 @@ typedef struct ks_segment ks_segment;
 int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *eb);
 
 /* Maps path read-only and validates it (magic, version, every offset and
- * size, every checksum). KS_ENOTFOUND when there is no file, KS_ECORRUPT
- * with a message when it is damaged, KS_EIO. */
+ * size, the small sections' checksums; the bulk is verified lazily, see
+ * the format). KS_ENOTFOUND when there is no file, KS_ECORRUPT with a
+ * message when it is damaged, KS_EIO. Thread-safe to read once opened. */
 int ks_segment_open(const char *path, ks_segment **out /* OUT */, ks_errbuf *eb);
 void ks_segment_close(ks_segment *s);
 
 /* CRC-32 (zlib's) of p[0..n), for the section checksums; any n (zlib takes
  * at most UINT_MAX bytes a call, so longer input is fed in pieces). */
 uint32_t ks_segment_crc(const void *p, uint64_t n);
+
+/* Verifies every lazily checked chunk now (the indexer after a build, or
+ * a reader that wants to know at once). 0 or KS_ECORRUPT with a message. */
+int ks_segment_verify(const ks_segment *s, ks_errbuf *eb);
 
 /* The validated header. */
 const ks_seg_header *ks_segment_header(const ks_segment *s);

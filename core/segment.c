@@ -1,10 +1,13 @@
-/* Opens a scoring segment (ks_segment.h): maps it read-only and checks
- * everything a reader will later trust (header, section bounds, checksums,
- * dictionary order and every term's and block's offsets) so that lookups
- * and decoding need only cheap checks. */
+/* Opens a scoring segment (ks_segment.h): maps it read-only and checks what
+ * a reader will later trust (header, section bounds, the small sections'
+ * checksums, dictionary order and every term's and block's offsets) so that
+ * lookups need only cheap checks. The bulk (postings and positions) is
+ * verified a chunk at a time on first touch, so opening costs a fraction
+ * of a second at any size; a bitmap remembers the verified chunks. */
 #include "ks_segment.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,11 @@ struct ks_segment {
     const uint8_t *postings;
     const uint8_t *positions;
     const uint32_t *doclens;
+    /* lazily verified range [lazy_off, lazy_end) of the file: POSTINGS to
+     * the end of POSITIONS, KS_SEG_CHUNK bytes a checksum */
+    uint64_t lazy_off, lazy_end, n_chunks, chunk;
+    const uint32_t *chunk_crc;
+    _Atomic uint64_t *verified; /* bit per chunk, set once its crc matched */
 };
 
 uint32_t ks_segment_crc(const void *p, uint64_t n)
@@ -54,8 +62,33 @@ static int cmp_term(const char *a, size_t al, const char *b, size_t bl)
     return al < bl ? -1 : al > bl;
 }
 
-static const char *sect_name[KS_SEG_NSECT] = { "dictionary", "strings", "blocks", "postings", "positions",
-                                               "document lengths" };
+static const char *sect_name[KS_SEG_NSECT] = { "dictionary", "strings", "blocks",          "postings",
+                                               "positions",  "document lengths", "chunk checksums" };
+
+/* Verifies the chunks overlapping file bytes [off, off + len) that no reader
+ * has verified yet. Two threads may verify one chunk at once: harmless. */
+static int verify_range(const ks_segment *s, uint64_t off, uint64_t len, ks_errbuf *eb)
+{
+    if (off < s->lazy_off || off >= s->lazy_end || !len)
+        return 0;
+    uint64_t end = off + len > s->lazy_end ? s->lazy_end : off + len;
+    for (uint64_t c = (off - s->lazy_off) / s->chunk; c <= (end - 1 - s->lazy_off) / s->chunk; c++) {
+        uint64_t bit = 1ull << (c & 63);
+        if (atomic_load_explicit(&s->verified[c >> 6], memory_order_acquire) & bit)
+            continue;
+        uint64_t a = s->lazy_off + c * s->chunk, n = s->lazy_end - a < s->chunk ? s->lazy_end - a : s->chunk;
+        if (ks_segment_crc(s->map + a, n) != s->chunk_crc[c])
+            return ks_seterr(eb, KS_ECORRUPT, "segment damaged (checksum mismatch at bytes %llu-%llu); rebuild the index",
+                             (unsigned long long)a, (unsigned long long)(a + n));
+        atomic_fetch_or_explicit(&s->verified[c >> 6], bit, memory_order_release);
+    }
+    return 0;
+}
+
+int ks_segment_verify(const ks_segment *s, ks_errbuf *eb)
+{
+    return verify_range(s, s->lazy_off, s->lazy_end - s->lazy_off, eb);
+}
 
 /* Everything but the mapping itself. */
 static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
@@ -79,7 +112,7 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
         const ks_seg_section *c = &h->sect[i];
         if (c->off < sizeof *h || (c->off & 7) || c->off > s->size || c->size > s->size - c->off)
             return BAD("%s: %s section out of bounds", path, sect_name[i]);
-        if (ks_segment_crc(s->map + c->off, c->size) != c->crc)
+        if (i != KS_SEG_POSTINGS && i != KS_SEG_POSITIONS && ks_segment_crc(s->map + c->off, c->size) != c->crc)
             return BAD("%s: %s section checksum mismatch", path, sect_name[i]);
     }
     const ks_seg_section *S = h->sect;
@@ -89,6 +122,19 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
         (h->lastdocid + 1) * 4 != S[KS_SEG_DOCLENS].size || S[KS_SEG_POSTINGS].size < KS_SEG_PAD ||
         h->doccount > h->lastdocid)
         return BAD("%s: segment counts disagree with section sizes", path);
+    s->lazy_off = S[KS_SEG_POSTINGS].off;
+    s->lazy_end = S[KS_SEG_POSITIONS].off + S[KS_SEG_POSITIONS].size;
+    s->chunk = h->chunk_size;
+    if (s->chunk < 64 || (s->chunk & (s->chunk - 1)))
+        return BAD("%s: segment chunk size %llu is not a power of two from 64", path, (unsigned long long)s->chunk);
+    s->n_chunks = s->lazy_end > s->lazy_off ? (s->lazy_end - s->lazy_off + s->chunk - 1) / s->chunk : 0;
+    if (S[KS_SEG_POSITIONS].off < S[KS_SEG_POSTINGS].off || S[KS_SEG_CHUNKS].size != s->n_chunks * 4 ||
+        (S[KS_SEG_CHUNKS].off & 3))
+        return BAD("%s: segment chunk checksums disagree with its sections", path);
+    s->chunk_crc = (const uint32_t *)(s->map + S[KS_SEG_CHUNKS].off);
+    s->verified = calloc(s->n_chunks / 64 + 1, sizeof *s->verified);
+    if (!s->verified)
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
     s->dict = (const ks_seg_term *)(s->map + S[KS_SEG_DICT].off);
     s->strings = (const char *)(s->map + S[KS_SEG_STRINGS].off);
     s->blocks = (const ks_seg_block *)(s->map + S[KS_SEG_BLOCKS].off);
@@ -108,9 +154,6 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
         if (t->has_pos) {
             uint64_t need = ((uint64_t)t->termfreq + 1) * 4;
             if ((t->pos_off & 3) || t->pos_off > qsize || need > qsize - t->pos_off)
-                return BAD("%s: positions of entry %llu out of bounds", path, (unsigned long long)i);
-            const uint32_t *st = (const uint32_t *)(s->positions + t->pos_off);
-            if (st[0] != 0 || (uint64_t)st[t->termfreq] * 4 > qsize - t->pos_off - need)
                 return BAD("%s: positions of entry %llu out of bounds", path, (unsigned long long)i);
         }
         uint32_t left = t->termfreq, prev = 0;
@@ -175,6 +218,7 @@ void ks_segment_close(ks_segment *s)
         return;
     if (s->map)
         munmap((void *)s->map, s->size);
+    free((void *)s->verified);
     free(s);
 }
 
@@ -228,6 +272,10 @@ const ks_seg_term *ks_segment_find(const ks_segment *s, const char *term, size_t
 int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb)
 {
     const uint8_t *p = s->postings + b->off;
+    /* + 16: streamvbyte's SIMD decoder reads up to 16 bytes ahead */
+    int rc = verify_range(s, (uint64_t)(p - s->map), (uint64_t)b->doc_bytes + b->wdf_bytes + 16, eb);
+    if (rc)
+        return rc;
     size_t used = streamvbyte_delta_decode(p, doc, b->n, b->base);
     if (used != b->doc_bytes || streamvbyte_decode(p + used, wdf, b->n) != b->wdf_bytes)
         return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
@@ -250,8 +298,20 @@ int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, 
     if (!t->has_pos)
         return 0;
     const uint32_t *st = (const uint32_t *)(s->positions + t->pos_off);
-    if (i >= t->termfreq || st[i] > st[i + 1] || st[i + 1] > st[t->termfreq])
+    if (i >= t->termfreq)
         return ks_seterr(eb, KS_ECORRUPT, "segment positions are damaged; rebuild the index");
+    /* the start table (checked in bounds at open), then this posting's run */
+    uint64_t base = (uint64_t)((const uint8_t *)st - s->map), head = ((uint64_t)t->termfreq + 1) * 4;
+    int rc = verify_range(s, base + (uint64_t)i * 4, 8, eb);
+    if (!rc)
+        rc = verify_range(s, base + (uint64_t)t->termfreq * 4, 4, eb);
+    if (rc)
+        return rc;
+    uint64_t room = s->h->sect[KS_SEG_POSITIONS].size - t->pos_off - head;
+    if (st[i] > st[i + 1] || st[i + 1] > st[t->termfreq] || (uint64_t)st[t->termfreq] * 4 > room)
+        return ks_seterr(eb, KS_ECORRUPT, "segment positions are damaged; rebuild the index");
+    if ((rc = verify_range(s, base + head + (uint64_t)st[i] * 4, ((uint64_t)st[i + 1] - st[i]) * 4, eb)))
+        return rc;
     *pos = st + t->termfreq + 1 + st[i];
     *n = st[i + 1] - st[i];
     return 0;

@@ -160,8 +160,59 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* crc32 per KS_SEG_CHUNK bytes of a byte stream fed in pieces (the CHUNKS
+ * section over POSTINGS, its padding and POSITIONS). */
+typedef struct chunker {
+    uint64_t size; /* bytes a chunk */
+    buf out;      /* uint32 crcs */
+    uLong crc;
+    uint64_t fill; /* bytes in the current chunk */
+} chunker;
+
+static int chunk_feed(chunker *c, const uint8_t *p, uint64_t n)
+{
+    while (n) {
+        if (c->fill == 0)
+            c->crc = crc32(0L, Z_NULL, 0);
+        uint64_t k = c->size - c->fill;
+        if (k > n)
+            k = n;
+        c->crc = crc32(c->crc, p, (uInt)k);
+        c->fill += k;
+        p += k;
+        n -= k;
+        if (c->fill == c->size) {
+            uint32_t v = (uint32_t)c->crc;
+            if (buf_put(&c->out, &v, sizeof v))
+                return KS_ENOMEM;
+            c->fill = 0;
+        }
+    }
+    return 0;
+}
+
+static int chunk_end(chunker *c)
+{
+    if (!c->fill)
+        return 0;
+    uint32_t v = (uint32_t)c->crc;
+    c->fill = 0;
+    return buf_put(&c->out, &v, sizeof v) ? KS_ENOMEM : 0;
+}
+
 int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *eb)
 {
+    chunker ck;
+    memset(&ck, 0, sizeof ck);
+    ck.size = KS_SEG_CHUNK;
+    const char *cs = getenv("KOSEARCH_SEGMENT_CHUNK");
+    if (cs) {
+        char *end;
+        unsigned long v = strtoul(cs, &end, 10);
+        if (*end || v < 64 || v > (1ul << 30) || (v & (v - 1)))
+            return ks_seterr(eb, KS_EINVAL, "KOSEARCH_SEGMENT_CHUNK must be a power of two from 64 to 2^30");
+        ck.size = v;
+    }
     builder b;
     memset(&b, 0, sizeof b);
     b.eb = eb;
@@ -202,9 +253,17 @@ int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *e
     h.revision = st.revision;
     h.n_terms = b.n_terms;
     h.n_blocks = b.n_blocks;
-    const void *data[KS_SEG_NSECT] = { b.dict.p, b.strings.p, b.blocks.p, b.postings.p, b.positions.p, lens };
+    h.chunk_size = (uint32_t)ck.size;
+    static const uint8_t pad8[8] = { 0 };
+    if (chunk_feed(&ck, b.postings.p, b.postings.n) || chunk_feed(&ck, pad8, (8 - (b.postings.n & 7)) & 7) ||
+        chunk_feed(&ck, b.positions.p, b.positions.n) || chunk_end(&ck)) {
+        rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
+        goto out;
+    }
+    const void *data[KS_SEG_NSECT] = { b.dict.p, b.strings.p, b.blocks.p, b.postings.p, b.positions.p, lens,
+                                       ck.out.p };
     uint64_t size[KS_SEG_NSECT] = { b.dict.n, b.strings.n, b.blocks.n, b.postings.n, b.positions.n,
-                                    (st.lastdocid + 1) * sizeof *lens };
+                                    (st.lastdocid + 1) * sizeof *lens, ck.out.n };
     uint64_t off = sizeof h;
     for (int i = 0; i < KS_SEG_NSECT; i++) {
         h.sect[i].off = off;
@@ -250,5 +309,6 @@ out:
     free(b.positions.p);
     free(b.pos.p);
     free(b.start);
+    free(ck.out.p);
     return rc;
 }
