@@ -58,6 +58,9 @@ static void usage_build(FILE *f, const char *cmd)
             "  -j, --threads N      analysis threads (default: number of cores)\n"
             "      --batch N        commit every N documents per thread (build default 10000;\n"
             "                       add default: one commit at the end, all or nothing)\n"
+            "      --memory-limit MB  build: keep the indexer's memory near MB megabytes by\n"
+            "                       committing each thread's shard sooner (at least 300;\n"
+            "                       default: no limit beyond --batch)\n"
             "      --strict         stop at the first bad record and change nothing\n"
             "      --compact        merge the per-thread shards into one (slower build,\n"
             "                       smaller index, slightly faster queries)\n"
@@ -104,7 +107,16 @@ typedef struct build_args {
     int format, threads, strict, quiet, compact;
     unsigned long batch;
     int batch_set;
+    unsigned long memory_mb; /* --memory-limit; 0: none */
 } build_args;
+
+/* --memory-limit: measured on the synthetic corpus (bench/RESULTS.md,
+ * "Indexing at scale"), a build holds about KS_MEM_BASE_MB of fixed memory
+ * (analyzers, ICU, queues, the id set, Xapian's caches) plus about
+ * KS_MEM_PER_BYTE bytes per input byte not yet committed in each shard. */
+#define KS_MEM_BASE_MB 200
+#define KS_MEM_PER_BYTE 16
+#define KS_MEM_MIN_MB 300
 
 static int parse_build_args(int argc, char **argv, const char *cmd, build_args *a)
 {
@@ -113,7 +125,8 @@ static int parse_build_args(int argc, char **argv, const char *cmd, build_args *
         { "output", required_argument, 0, 'o' }, { "threads", required_argument, 0, 'j' },
         { "batch", required_argument, 0, 'b' }, { "strict", no_argument, 0, 's' },
         { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' },
-        { "compact", no_argument, 0, 'c' }, { 0, 0, 0, 0 }
+        { "compact", no_argument, 0, 'c' }, { "memory-limit", required_argument, 0, 'm' },
+        { 0, 0, 0, 0 }
     };
     memset(a, 0, sizeof *a);
     a->inputs = calloc((size_t)argc + 1, sizeof *a->inputs);
@@ -148,6 +161,18 @@ static int parse_build_args(int argc, char **argv, const char *cmd, build_args *
             a->batch_set = 1;
             if (*end || a->batch < 1) {
                 fprintf(stderr, "%s %s: --batch wants a positive number\n", prog, cmd);
+                return 2;
+            }
+            break;
+        case 'm':
+            a->memory_mb = strtoul(optarg, &end, 10);
+            if (*end || a->memory_mb < KS_MEM_MIN_MB || a->memory_mb > (1ul << 30)) {
+                fprintf(stderr, "%s %s: --memory-limit wants megabytes, at least %d\n", prog, cmd, KS_MEM_MIN_MB);
+                return 2;
+            }
+            if (strcmp(cmd, "build") != 0) {
+                fprintf(stderr, "%s %s: --memory-limit is for build (an add commits once, or every --batch)\n",
+                        prog, cmd);
                 return 2;
             }
             break;
@@ -251,7 +276,11 @@ static int cmd_build(int argc, char **argv)
         if ((rc = ks_xdb_writer_open(shard_paths[i], KS_XDB_CREATE_BULK, &w[i], &eb)))
             goto fail;
     }
-    ks_pipeline_opts po = { a.threads, w, 0, 1, a.batch, a.strict, !a.quiet && isatty(2), a.quiet, 1 };
+    /* --memory-limit: each shard may buffer its share of what the fixed part leaves */
+    uint64_t commit_bytes = a.memory_mb ? ((uint64_t)(a.memory_mb - KS_MEM_BASE_MB) << 20) / KS_MEM_PER_BYTE /
+                                              (uint64_t)a.threads
+                                        : 0;
+    ks_pipeline_opts po = { a.threads, w, 0, 1, a.batch, commit_bytes, a.strict, !a.quiet && isatty(2), a.quiet, 1 };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
     for (int i = 0; i < a.threads; i++) {
         ks_errbuf ceb;
@@ -379,7 +408,7 @@ static int cmd_add(int argc, char **argv)
     /* One Xapian writer per database: the live index gets one worker. An
      * add is one commit (all or nothing, even if killed) unless --batch asks
      * for intermediate commits to bound memory. */
-    ks_pipeline_opts po = { 1, &w, 1, 0, a.batch_set ? a.batch : (unsigned long)-1, a.strict,
+    ks_pipeline_opts po = { 1, &w, 1, 0, a.batch_set ? a.batch : (unsigned long)-1, 0, a.strict,
                             !a.quiet && isatty(2), a.quiet, 0 };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
     {

@@ -106,6 +106,7 @@ static void *work(void *arg)
     memset(&db, 0, sizeof db);
     wk->err = ks_analyzer_new(NULL, &an, &wk->eb);
     unsigned long since_commit = 0;
+    uint64_t since_bytes = 0;
     batch *b;
     while ((b = pop(wk))) {
         for (int i = 0; i < b->n && !wk->err && !atomic_load(wk->abort); i++) {
@@ -122,8 +123,10 @@ static void *work(void *arg)
             }
             wk->invalid += db.n_invalid;
             atomic_fetch_add(&wk->docs, 1);
-            if (++since_commit >= wk->o->commit_every) {
+            since_bytes += r->title_len + r->body_len + r->data_len;
+            if (++since_commit >= wk->o->commit_every || (wk->o->commit_bytes && since_bytes >= wk->o->commit_bytes)) {
                 since_commit = 0;
+                since_bytes = 0;
                 if ((rc = ks_xdb_writer_commit(wk->w, &wk->eb)))
                     wk->err = rc;
             }

@@ -16,6 +16,7 @@ typedef struct ks_pipeline_opts {
     int replace;               /* replace documents with the same id (add) rather than plain add */
     int dedupe;                /* report a repeated id within the input as a bad record (build) */
     unsigned long commit_every;/* commit each writer after this many of its documents */
+    uint64_t commit_bytes;     /* ... or after this many input bytes (title, body, record) of them; 0: no limit */
     int strict;                /* stop at the first bad record */
     int progress;              /* show progress on stderr */
     int quiet;                 /* no bad-record messages beyond the count */
