@@ -130,7 +130,7 @@ def parse_indexer_build(log, extra, meta):
          "average_length": info.get("average_length"), "xapian_bytes": info.get("xapian_bytes"),
          "segment_bytes": info.get("segment_bytes"), "built_at": info.get("built_at")}
     r["index_bytes"] = (r["xapian_bytes"] or 0) + (r["segment_bytes"] or 0)
-    m = re.search(r"Elapsed \(wall clock\) time[^:]*: ([\d:.]+)", log)
+    m = re.search(r"Elapsed \(wall clock\) time.*: ([\d:.]+)\s*$", log, re.M)
     if m:
         wall = wall_seconds(m.group(1))
         inb = float(meta.get("corpus_bytes", 0) or 0)
