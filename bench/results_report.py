@@ -329,7 +329,11 @@ def section(scale, ds, img):
                 x = r[key]
                 out.append("| %s | %s | %s | %s | %s MB |" % (name, fmt(x["median_s"], 2), fmt(x["docs_per_s"]),
                                                            fmt(x["mb_per_s"], 2), fmt(x["index_mb"])))
-            out += ["", "Ratio (baseline time / kosearch time): **%s×**." % fmt(r["ratio"], 2), ""]
+            out += ["", "Ratio (baseline time / kosearch time): **%s×**." % fmt(r["ratio"], 2)]
+            if r["documents"] < 50000:
+                out.append("At this size start-up costs and the machine's other load weigh on both indexers "
+                           "(the Indexer section above repeats the corpus 50 times).")
+            out.append("")
         else:
             out += ["**Indexer** (`kosearch-indexer build` under `/usr/bin/time -v`%s)" %
                     ("" if r.get("wall_s") else "; index reused, build not timed in this run"), "",

@@ -233,7 +233,7 @@ fi
 
 if want indexer; then
     if [ "$scale" = small ]; then
-        times=3 runs=3; [ -z "$quick" ] || times=1 runs=1
+        times=5 runs=3; [ -z "$quick" ] || times=1 runs=1
         log "indexer: index_bench.sh $times $runs"
         KS_BENCH_CORPUS=$real "$src/bench/index_bench.sh" "$times" "$runs" >"$logs/indexer.log" 2>&1 ||
             { cat "$logs/indexer.log" >&2; fail "index_bench.sh failed"; }
@@ -263,7 +263,7 @@ if want query; then
 fi
 
 if want daemon; then
-    conns=1,16,64 secs=3 warm=1 runs=1
+    conns=1,16,64 secs=2 warm=1 runs=3
     [ "$scale" = small ] || { secs=5 warm=2 runs=3; }
     [ -z "$quick" ] || { conns=1,16 secs=0.3 warm=0.1 runs=1; }
     log "daemon: engine_daemon_bench.sh --conns $conns --time $secs --runs $runs"
