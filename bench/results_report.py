@@ -281,7 +281,7 @@ def fmt(x, nd=1):
 
 
 def mib(b):
-    return "–" if b is None else "%.1f MiB" % (b / 1048576)
+    return "–" if b is None else "{:,.1f} MiB".format(b / 1048576)
 
 
 def mach_line(d):
@@ -344,6 +344,9 @@ def section(scale, ds, img):
                         fmt(r.get("mb_per_s"), 2), ("%d%%" % r["cpu_percent"]) if r.get("cpu_percent") else "–",
                         mib(r["peak_rss_kb"] * 1024) if r.get("peak_rss_kb") else "–", mib(r["xapian_bytes"]),
                         mib(r["segment_bytes"]), fmt(r["terms"]), fmt(r["average_length"], 1)), ""]
+            if not r.get("wall_s"):
+                out += ["The index was reused (`--reuse-index`); the hand-written section \"Indexing the synthetic "
+                        "corpus\" above has timed builds of the generated corpora.", ""]
     d = ds.get("kernels")
     if d:
         r = d["result"]
@@ -429,13 +432,16 @@ def across(data, img):
     for s in SCALES:
         if s in data:
             q = query_all(data[s])
-            rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                s, fmt(scale_docs(data[s])), mib(index_bytes(data[s])),
+            qf = data[s].get("query", {}).get("queries", "–")
+            rows.append("| %s | %s | %s | `%s` | %s | %s | %s | %s |" % (
+                s, fmt(scale_docs(data[s])), mib(index_bytes(data[s])), qf,
                 fmt(q["engine"]["p50_us"]) if q else "–", fmt(q["xapian"]["p50_us"]) if q else "–",
                 fmt(q["engine"]["p99_us"]) if q else "–", fmt(q["xapian"]["p99_us"]) if q else "–"))
     out = ["### Across corpus sizes", "",
-           "| scale | documents | index size (Xapian + segment) | engine p50 µs | Xapian p50 µs | engine p99 µs | Xapian p99 µs |",
-           "|---|---:|---:|---:|---:|---:|---:|"] + rows + [""]
+           "| scale | documents | index size (Xapian + segment) | queries | engine p50 µs | Xapian p50 µs | engine p99 µs | Xapian p99 µs |",
+           "|---|---:|---:|---|---:|---:|---:|---:|"] + rows + ["",
+           "The query sets differ by scale (the dev queries at small, `ks-gen-queries` drawn from the generated "
+           "corpus otherwise), so the latencies compare workloads as well as corpus sizes.", ""]
     for key, alt in (("lat", "query latency against corpus size"), ("size", "index size against corpus size")):
         if img.get(key):
             out += ["![%s](%s)" % (alt, img[key]), ""]
@@ -508,7 +514,7 @@ def plots(data, plotdir):
                     n += 1
         if n:
             run("set title 'Query latency against corpus size (bench\\_query, all queries)'\nset logscale xy\n"
-                "set xlabel 'documents'\nset ylabel 'µs'\nset offsets graph 0.1, graph 0.1, 0, 0\n"
+                "set xlabel 'documents'\nset ylabel 'µs'\nset offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1\n"
                 "plot '%s' u 1:2 w lp lw 2 pt 7 t 'engine p50', '' u 1:3 w lp lw 2 pt 7 t 'Xapian p50', "
                 "'' u 1:4 w lp dt 2 pt 6 t 'engine p99', '' u 1:5 w lp dt 2 pt 6 t 'Xapian p99'" % lat,
                 os.path.join(plotdir, "latency-vs-corpus.png"), "lat", "*")
@@ -522,7 +528,7 @@ def plots(data, plotdir):
                     n += 1
         if n:
             run("set title 'Index size against corpus size (Xapian + segment)'\nset logscale xy\n"
-                "set xlabel 'documents'\nset ylabel 'MiB'\nset offsets graph 0.1, graph 0.1, 0, 0\n"
+                "set xlabel 'documents'\nset ylabel 'MiB'\nset offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1\n"
                 "plot '%s' u 1:2 w lp lw 2 pt 7 t 'index size'" % size,
                 os.path.join(plotdir, "index-size-vs-corpus.png"), "size", "*")
     finally:
