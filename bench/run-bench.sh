@@ -176,6 +176,8 @@ else
         "$builddir/bench/ks-gen-corpus" --train "$real" -n "$ndocs" --seed 1 -q -o "$corpus.tmp" ||
             fail "ks-gen-corpus failed"
         mv "$corpus.tmp" "$corpus"
+        [ "$(sha256sum "$corpus" | cut -d' ' -f1)" = "$sha" ] ||
+            log "warning: $corpus differs from the reference seed-1 corpus (sha256 $sha); ks-gen-corpus or the training corpus changed"
     fi
 fi
 cbytes=$(stat -L -c %s "$corpus")
