@@ -307,6 +307,11 @@ def section(scale, ds, img):
     out = ["### Scale `%s`" % scale, ""]
     any_d = next(iter(ds.values()))
     out += ["- machine: " + mach_line(any_d), "- corpus: " + corpus_line(any_d)]
+    m0 = any_d.get("machine", {})
+    for k in KINDS:  # a benchmark run apart (another time, commit or machine) says so
+        m = ds[k].get("machine", {}) if k in ds else m0
+        if any(m.get(x) != m0.get(x) for x in ("date", "commit", "cpu_model", "cores")):
+            out.append("- %s run apart: %s" % (k, mach_line(ds[k])))
     if any_d.get("mode"):
         out.append("- mode: " + any_d["mode"])
     out.append("")
