@@ -1,7 +1,9 @@
 /* bench_query: query latency of the native engine (core/engine.c over the
  * segment) against Xapian's Enquire (ks_xdb_search) in one process, each
  * query alternating between the two, top 10 with an exact count, plans as
- * ks_search makes them; p50/p99/mean per engine, all-words and OR apart. */
+ * ks_search makes them; p50/p99/mean per engine, all-words and OR apart.
+ * --dump FILE also writes every timed search as engine<TAB>kind<TAB>microseconds
+ * (engine "engine" or "xapian", kind "all-words" or "or") for latency CDFs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +97,8 @@ static void report(const char *kind, size_t nq, series *e, series *x)
 
 int main(int argc, char **argv)
 {
-    const char *index = NULL, *qfile = NULL;
+    const char *index = NULL, *qfile = NULL, *dumpfile = NULL;
+    const char *usage = "usage: bench_query --index DIR --queries FILE [--runs N] [--dump FILE]\n";
     int runs = 5;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--index") == 0 && i + 1 < argc)
@@ -104,13 +107,15 @@ int main(int argc, char **argv)
             qfile = argv[++i];
         else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
             runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
+            dumpfile = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_query --index DIR --queries FILE [--runs N]\n");
+            fputs(usage, stderr);
             return 2;
         }
     }
     if (!index || !qfile || runs < 1) {
-        fprintf(stderr, "usage: bench_query --index DIR --queries FILE [--runs N]\n");
+        fputs(usage, stderr);
         return 2;
     }
     ks_errbuf eb = { "" };
@@ -144,6 +149,11 @@ int main(int argc, char **argv)
     FILE *f = fopen(qfile, "r");
     if (!f) {
         perror(qfile);
+        return 1;
+    }
+    FILE *dump = NULL;
+    if (dumpfile && !(dump = fopen(dumpfile, "w"))) {
+        perror(dumpfile);
         return 1;
     }
     ks_bm25 bm = KS_BM25_DEFAULTS;
@@ -182,6 +192,9 @@ int main(int argc, char **argv)
                 }
                 push(&es[k], b - a);
                 push(&xs[k], c - b);
+                if (dump)
+                    fprintf(dump, "engine\t%s\t%.3f\nxapian\t%s\t%.3f\n", k ? "or" : "all-words", (b - a) * 1e6,
+                            k ? "or" : "all-words", (c - b) * 1e6);
             }
             if (et != xt)
                 mism++;
@@ -193,6 +206,10 @@ int main(int argc, char **argv)
         ks_query_free(pq);
     }
     fclose(f);
+    if (dump && fclose(dump)) {
+        perror(dumpfile);
+        return 1;
+    }
     printf("# bench_query --index %s --queries %s --runs %d (%.1f s; top 10, exact count; kernel %s)\n", index,
            qfile, runs, now() - t0, ks_engine_kernel_name());
     report("all-words", nq[0], &es[0], &xs[0]);

@@ -17,6 +17,7 @@ usage: bench/engine_daemon_bench.sh --index DIR [options]
   --time S         measured seconds per run (default: 10)
   --warmup S       warm-up seconds per run (default: 2)
   --runs N         runs per engine and connection count (default: 3)
+  --raw FILE       also write every run as engine<TAB>connections<TAB>ks-loadgen JSON
   -h, --help       this text
 EOF
 }
@@ -24,7 +25,7 @@ EOF
 src=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${KS_BUILDDIR:-$src/build}
 queries=$src/bench/queries/dev-queries.txt
-index= threads=2 conns=64 secs=10 warm=2 runs=3
+index= threads=2 conns=64 secs=10 warm=2 runs=3 raw=
 die() { echo "engine_daemon_bench.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     [ "$1" = -h ] || [ "$1" = --help ] && { usage; exit 0; }
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
     --time) secs=$2 ;;
     --warmup) warm=$2 ;;
     --runs) runs=$2 ;;
+    --raw) raw=$2 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
     shift 2
@@ -91,6 +93,7 @@ for r in $(seq "$runs"); do
         done
     done
 done
+[ -z "$raw" ] || cp "$tmp/runs.tsv" "$raw" || die "cannot write $raw"
 rss1_simd=$(awk '/^VmRSS/ {print $2}' "/proc/${pid[simd]}/status")
 rss1_xapian=$(awk '/^VmRSS/ {print $2}' "/proc/${pid[xapian]}/status")
 docs=$(printf '/INFO\n' | "$CLIENT" -p "${port[simd]}" | awk '$2=="documents" {print $3}')

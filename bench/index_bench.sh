@@ -3,7 +3,7 @@
 # against the TermGenerator baseline (bench/baseline_indexer: one thread,
 # FLAG_CJK_NGRAM, same fields, title weight and commit batching) on the
 # shared corpus repeated TIMES times (default 50 = 101,000 documents, ids
-# made unique), RUNS alternating runs each (default 3). Prints every run and
+# made unique; $KS_BENCH_CORPUS instead when set), RUNS alternating runs each (default 3). Prints every run and
 # the medians (docs/s, MB/s) with their ratio, as a markdown table.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +12,7 @@ SHARED=${KS_SHARED:-$here/../../shared}
 times=${1:-50} runs=${2:-3}
 work=$(mktemp -d /tmp/ks-index-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-python3 "$here/make_repeated_corpus.py" "$SHARED/corpus/ko-corpus.jsonl.gz" "$times" "$work/in.jsonl"
+python3 "$here/make_repeated_corpus.py" "${KS_BENCH_CORPUS:-$SHARED/corpus/ko-corpus.jsonl.gz}" "$times" "$work/in.jsonl"
 bytes=$(stat -c %s "$work/in.jsonl")
 docs=$(wc -l < "$work/in.jsonl")
 ks=() base=()
