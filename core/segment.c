@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <streamvbyte.h>
-#include <streamvbytedelta.h>
 #include <zlib.h>
+
+#include "ks_svb.h"
 
 _Static_assert(sizeof(ks_seg_header) == 256, "segment header is 256 bytes");
 _Static_assert(sizeof(ks_seg_term) == 40, "dictionary entry is 40 bytes");
@@ -228,8 +228,8 @@ const ks_seg_term *ks_segment_find(const ks_segment *s, const char *term, size_t
 int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb)
 {
     const uint8_t *p = s->postings + b->off;
-    size_t used = streamvbyte_delta_decode(p, doc, b->n, b->base);
-    if (used != b->doc_bytes || streamvbyte_decode(p + used, wdf, b->n) != b->wdf_bytes)
+    if (!ks_svb_delta_decode(p, doc, b->n, b->base, b->doc_bytes) ||
+        !ks_svb_decode(p + b->doc_bytes, wdf, b->n, b->wdf_bytes))
         return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
     uint32_t prev = b->base;
     for (uint32_t i = 0; i < b->n; i++) {
