@@ -136,6 +136,51 @@ static uint64_t estimate(ks_engine *e, uint32_t id)
 
 /* ---- leaves ---------------------------------------------------------------- */
 
+/* First block in blk[lo..nb) whose last docid is >= d (nb if none):
+ * exponential steps then binary search, so a sparse filter skips most of a
+ * long list's block index instead of scanning it. */
+static uint32_t gallop_blocks(const ks_seg_block *blk, uint32_t lo, uint32_t nb, uint32_t d)
+{
+    uint32_t step = 1, hi = lo;
+    while (hi < nb && blk[hi].last < d) {
+        lo = hi + 1;
+        hi = lo + step;
+        step *= 2;
+    }
+    if (hi > nb)
+        hi = nb;
+    while (lo < hi) { /* first in [lo, hi) with last >= d, else hi */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (blk[mid].last < d)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* First index in doc[lo..n) with doc[index] >= d, knowing doc[n - 1] >= d
+ * (the block's last docid): the same galloping within a decoded block. */
+static uint32_t gallop_docs(const uint32_t *doc, uint32_t lo, uint32_t n, uint32_t d)
+{
+    uint32_t step = 1, hi = lo;
+    while (hi < n && doc[hi] < d) {
+        lo = hi + 1;
+        hi = lo + step;
+        step *= 2;
+    }
+    if (hi > n)
+        hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (doc[mid] < d)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* The postings of term t restricted to filter (NULL: all), scored. */
 static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, int want_pidx, rlist *out)
 {
@@ -171,26 +216,39 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
             n += blk[j].n;
         }
     } else {
-        uint32_t j = 0, i = 0, decoded = UINT32_MAX;
+        /* Walk the filter; blocks are found by galloping over their last
+         * docids, decoded only when a filter document falls inside their
+         * (base, last] range, and their wdfs only once one matches. */
+        uint32_t j = 0, i = 0, decoded = UINT32_MAX, nb = t->n_blocks;
+        int have_wdf = 0;
         for (size_t f = 0; f < filter->n; f++) {
             uint32_t d = filter->doc[f];
-            while (j < t->n_blocks && blk[j].last < d)
-                j++;
-            if (j == t->n_blocks)
-                break;
+            if (blk[j].last < d) {
+                j = gallop_blocks(blk, j + 1, nb, d);
+                if (j == nb)
+                    break;
+            }
+            if (d <= blk[j].base)
+                continue; /* between this block and the previous one */
             if (decoded != j) {
                 if (blk[j].n > KS_SEG_BLOCK)
                     return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
-                if ((rc = ks_segment_decode(e->seg, &blk[j], doc, wdf, e->eb)))
+                if ((rc = ks_segment_decode_docs(e->seg, &blk[j], doc, e->eb)))
                     return rc;
                 decoded = j;
+                have_wdf = 0;
                 i = 0;
             }
-            while (doc[i] < d) /* blk[j].last >= d: stops inside the block */
-                i++;
+            if (doc[i] < d) /* blk[j].last >= d: stops inside the block */
+                i = gallop_docs(doc, i + 1, blk[j].n, d);
             if (doc[i] == d) {
                 if (n >= most)
                     return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+                if (!have_wdf) {
+                    if ((rc = ks_segment_decode_wdfs(e->seg, &blk[j], wdf, e->eb)))
+                        return rc;
+                    have_wdf = 1;
+                }
                 out->doc[n] = d;
                 e->wdf[n] = wdf[i];
                 if (want_pidx)
@@ -294,26 +352,29 @@ static int eval_or(ks_engine *e, const ks_plan_node *n, const rlist *filter, rli
     return rc;
 }
 
+#define KS_PHRASE_MAX 64
+
 /* Xapian's PhrasePostList rule: positions p_1 < ... < p_k, one per term in
- * order, with p_k - p_1 + 1 <= window. */
+ * order, with p_k - p_1 + 1 <= window, trying each position of the first
+ * term as p_1 and taking for each next term its first position after the
+ * previous one. Those positions only grow with p_1, so every term keeps a
+ * cursor that only moves forward: linear in the positions, where a binary
+ * search per term per p_1 was the engine's hottest loop. */
 static int phrase_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t k, uint32_t window)
 {
+    uint32_t cur[KS_PHRASE_MAX] = { 0 };
     for (uint32_t b0 = 0; b0 < npos[0]; b0++) {
         uint32_t base = pos[0][b0], at = base;
         uint32_t i;
         for (i = 1; i < k; i++) {
-            /* first position of term i after at */
-            uint32_t lo = 0, hi = npos[i];
-            while (lo < hi) {
-                uint32_t mid = lo + (hi - lo) / 2;
-                if (pos[i][mid] <= at)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            if (lo == npos[i])
+            const uint32_t *p = pos[i];
+            uint32_t c = cur[i];
+            while (c < npos[i] && p[c] <= at)
+                c++;
+            cur[i] = c;
+            if (c == npos[i])
                 return 0; /* no later base can do better */
-            at = pos[i][lo];
+            at = p[c];
             if ((uint64_t)at - base + 1 + (k - 1 - i) > window)
                 break;
         }
@@ -322,8 +383,6 @@ static int phrase_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t 
     }
     return 0;
 }
-
-#define KS_PHRASE_MAX 64
 
 static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter, rlist *out)
 {

@@ -225,11 +225,9 @@ const ks_seg_term *ks_segment_find(const ks_segment *s, const char *term, size_t
     return NULL;
 }
 
-int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb)
+int ks_segment_decode_docs(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, ks_errbuf *eb)
 {
-    const uint8_t *p = s->postings + b->off;
-    if (!ks_svb_delta_decode(p, doc, b->n, b->base, b->doc_bytes) ||
-        !ks_svb_decode(p + b->doc_bytes, wdf, b->n, b->wdf_bytes))
+    if (!ks_svb_delta_decode(s->postings + b->off, doc, b->n, b->base, b->doc_bytes))
         return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
     uint32_t prev = b->base;
     for (uint32_t i = 0; i < b->n; i++) {
@@ -240,6 +238,19 @@ int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc,
     if (prev != b->last)
         return ks_seterr(eb, KS_ECORRUPT, "segment block docids disagree with its index; rebuild the index");
     return 0;
+}
+
+int ks_segment_decode_wdfs(const ks_segment *s, const ks_seg_block *b, uint32_t *wdf, ks_errbuf *eb)
+{
+    if (!ks_svb_decode(s->postings + b->off + b->doc_bytes, wdf, b->n, b->wdf_bytes))
+        return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
+    return 0;
+}
+
+int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb)
+{
+    int rc = ks_segment_decode_docs(s, b, doc, eb);
+    return rc ? rc : ks_segment_decode_wdfs(s, b, wdf, eb);
 }
 
 int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, const uint32_t **pos, uint32_t *n,
