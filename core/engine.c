@@ -239,7 +239,9 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
                 have_wdf = 0;
                 i = 0;
             }
-            if (doc[i] < d) /* blk[j].last >= d: stops inside the block */
+            /* blk[j].last >= d: stops inside the block. Dense filters find
+             * d at once or next; sparse ones gallop. */
+            if (doc[i] < d && doc[++i] < d && doc[++i] < d)
                 i = gallop_docs(doc, i + 1, blk[j].n, d);
             if (doc[i] == d) {
                 if (n >= most)
@@ -354,32 +356,66 @@ static int eval_or(ks_engine *e, const ks_plan_node *n, const rlist *filter, rli
 
 #define KS_PHRASE_MAX 64
 
+/* First index in p[c..m) with p[index] > x (m if none): a step or two,
+ * then galloping, because a frequent term (다, 의) has many positions in a
+ * document and a rare one few. */
+static uint32_t skip_to_gt(const uint32_t *p, uint32_t c, uint32_t m, uint32_t x)
+{
+    if (c >= m || p[c] > x || ++c >= m || p[c] > x)
+        return c;
+    uint32_t lo = c + 1, step = 1, hi = lo;
+    while (hi < m && p[hi] <= x) {
+        lo = hi + 1;
+        hi = lo + step;
+        step *= 2;
+    }
+    if (hi > m)
+        hi = m;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Xapian's PhrasePostList rule: positions p_1 < ... < p_k, one per term in
  * order, with p_k - p_1 + 1 <= window, trying each position of the first
  * term as p_1 and taking for each next term its first position after the
  * previous one. Those positions only grow with p_1, so every term keeps a
- * cursor that only moves forward: linear in the positions, where a binary
- * search per term per p_1 was the engine's hottest loop. */
+ * cursor that only moves forward (skip_to_gt), where a binary search per
+ * term per p_1 was the engine's hottest loop; and when term i lands too
+ * far at `at`, no p_1 below at + (k - i) - window can succeed (term i's
+ * position only grows with p_1), so the first term skips there. */
 static int phrase_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t k, uint32_t window)
 {
-    uint32_t cur[KS_PHRASE_MAX] = { 0 };
-    for (uint32_t b0 = 0; b0 < npos[0]; b0++) {
+    uint32_t cur[KS_PHRASE_MAX];
+    for (uint32_t i = 1; i < k; i++)
+        cur[i] = 0;
+    uint32_t b0 = 0;
+    while (b0 < npos[0]) {
         uint32_t base = pos[0][b0], at = base;
         uint32_t i;
         for (i = 1; i < k; i++) {
-            const uint32_t *p = pos[i];
-            uint32_t c = cur[i];
-            while (c < npos[i] && p[c] <= at)
-                c++;
+            uint32_t c = skip_to_gt(pos[i], cur[i], npos[i], at);
             cur[i] = c;
             if (c == npos[i])
                 return 0; /* no later base can do better */
-            at = p[c];
+            at = pos[i][c];
             if ((uint64_t)at - base + 1 + (k - 1 - i) > window)
                 break;
         }
         if (i == k)
             return 1;
+        /* next useful base: >= at + (k - i) - window, and > base */
+        uint64_t need = (uint64_t)at + (k - i);
+        need = need > window ? need - window : 0;
+        if (need <= (uint64_t)base + 1)
+            b0++;
+        else
+            b0 = skip_to_gt(pos[0], b0 + 1, npos[0], (uint32_t)(need - 1));
     }
     return 0;
 }
