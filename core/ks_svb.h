@@ -19,7 +19,7 @@ size_t ks_svb_size(const uint8_t *in, uint32_t n);
  * to the previous output (starting from prev), as streamvbyte_delta_decode.
  * Returns the bytes consumed, or 0 (nothing written to out beyond garbage)
  * when that is not exactly want (the caller's recorded size). Reads up to
- * 3 bytes past the encoded data: the segment pads its postings. */
+ * 16 bytes past the encoded data: the segment pads its postings. */
 size_t ks_svb_decode(const uint8_t *in, uint32_t *out, uint32_t n, size_t want);
 size_t ks_svb_delta_decode(const uint8_t *in, uint32_t *out, uint32_t n, uint32_t prev, size_t want);
 
