@@ -96,7 +96,7 @@ static void report(const char *kind, size_t nq, series *e, series *x)
 int main(int argc, char **argv)
 {
     const char *index = NULL, *qfile = NULL;
-    int runs = 5, engine_only = 0;
+    int runs = 5, engine_only = 0, verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--index") == 0 && i + 1 < argc)
             index = argv[++i];
@@ -104,15 +104,17 @@ int main(int argc, char **argv)
             qfile = argv[++i];
         else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
             runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--verbose") == 0)
+            verbose = 1; /* per plan: engine's best time, total, plan */
         else if (strcmp(argv[i], "--engine-only") == 0)
             engine_only = 1; /* for profiling the engine: Xapian is not run, totals not compared */
         else {
-            fprintf(stderr, "usage: bench_query --index DIR --queries FILE [--runs N] [--engine-only]\n");
+            fprintf(stderr, "usage: bench_query --index DIR --queries FILE [--runs N] [--engine-only] [--verbose]\n");
             return 2;
         }
     }
     if (!index || !qfile || runs < 1) {
-        fprintf(stderr, "usage: bench_query --index DIR --queries FILE [--runs N] [--engine-only]\n");
+        fprintf(stderr, "usage: bench_query --index DIR --queries FILE [--runs N] [--engine-only] [--verbose]\n");
         return 2;
     }
     ks_errbuf eb = { "" };
@@ -169,6 +171,7 @@ int main(int argc, char **argv)
                 break;
             int k = is_or(&plan, plan.root);
             uint64_t et = 0, xt = 0;
+            double best = 1e9;
             for (int r = 0; r < runs; r++) {
                 size_t n;
                 int exact;
@@ -183,7 +186,14 @@ int main(int argc, char **argv)
                     return 1;
                 }
                 push(&es[k], b - a);
+                if (b - a < best)
+                    best = b - a;
                 push(&xs[k], c - b);
+            }
+            if (verbose) {
+                char desc[2048];
+                ks_plan_describe(&plan, desc, sizeof desc);
+                printf("%9.1f us %8llu %s\t%s\n", best * 1e6, (unsigned long long)et, line, desc);
             }
             if (et != xt && !engine_only)
                 mism++;
