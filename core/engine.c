@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ks_bufpool.h"
 #include "ks_score.h"
 
 /* The kernel is the one the dispatcher selected at start-up (ks_score_select:
@@ -24,6 +25,7 @@ typedef struct rlist {
     double *score;
     uint32_t *pidx;   /* TERM lists for phrases: posting number within the term */
     size_t n, cap;
+    size_t bytes[3];  /* sizes of the three buffers, for the pool */
 } rlist;
 
 struct ks_engine {
@@ -36,35 +38,31 @@ struct ks_engine {
     size_t cap_wdf;
     ks_errbuf *eb;
     const ks_plan *plan;
+    ks_bufpool pool;  /* rlist buffers, reused across queries */
 };
 
-static void rl_free(rlist *r)
+static void rl_free(ks_engine *e, rlist *r)
 {
-    free(r->doc);
-    free(r->score);
-    free(r->pidx);
+    ks_bufpool_put(&e->pool, r->doc, r->bytes[0]);
+    ks_bufpool_put(&e->pool, r->score, r->bytes[1]);
+    ks_bufpool_put(&e->pool, r->pidx, r->bytes[2]);
     memset(r, 0, sizeof *r);
 }
 
-static int rl_reserve(rlist *r, size_t n, int pidx)
+/* Room for n entries in an empty list (pidx too if asked). */
+static int rl_alloc(ks_engine *e, rlist *r, size_t n, int pidx)
 {
-    if (n <= r->cap)
-        return 0;
-    size_t nc = r->cap ? r->cap : 64;
-    while (nc < n)
-        nc *= 2;
-    uint32_t *d = realloc(r->doc, nc * sizeof *d);
-    if (d)
-        r->doc = d;
-    double *s = realloc(r->score, nc * sizeof *s);
-    if (s)
-        r->score = s;
-    uint32_t *p = pidx ? realloc(r->pidx, nc * sizeof *p) : r->pidx;
-    if (p)
-        r->pidx = p;
-    if (!d || !s || (pidx && !p))
+    if (n == 0)
+        n = 1;
+    r->doc = ks_bufpool_get(&e->pool, n * sizeof *r->doc, &r->bytes[0]);
+    r->score = ks_bufpool_get(&e->pool, n * sizeof *r->score, &r->bytes[1]);
+    if (pidx)
+        r->pidx = ks_bufpool_get(&e->pool, n * sizeof *r->pidx, &r->bytes[2]);
+    if (!r->doc || !r->score || (pidx && !r->pidx)) {
+        rl_free(e, r);
         return KS_ENOMEM;
-    r->cap = nc;
+    }
+    r->cap = n;
     return 0;
 }
 
@@ -91,6 +89,7 @@ void ks_engine_free(ks_engine *e)
         return;
     free(e->K);
     free(e->wdf);
+    ks_bufpool_clear(&e->pool);
     free(e);
 }
 
@@ -188,7 +187,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
     if (!t || (filter && !filter->n))
         return 0;
     size_t most = filter && filter->n < t->termfreq ? filter->n : t->termfreq;
-    if (rl_reserve(out, most, want_pidx))
+    if (rl_alloc(e, out, most, want_pidx))
         return oom(e);
     if (most > e->cap_wdf) {
         uint32_t *w = realloc(e->wdf, most * sizeof *w);
@@ -306,7 +305,7 @@ static int eval_and(ks_engine *e, const ks_plan_node *n, const rlist *filter, rl
         rc = eval(e, order[i], out, &r);
         if (!rc) {
             add_subset(&r, out);
-            rl_free(out);
+            rl_free(e, out);
             *out = r;
         }
     }
@@ -317,7 +316,7 @@ static int eval_and(ks_engine *e, const ks_plan_node *n, const rlist *filter, rl
 static int merge_or(ks_engine *e, const rlist *a, const rlist *b, rlist *out)
 {
     memset(out, 0, sizeof *out);
-    if (rl_reserve(out, a->n + b->n, 0))
+    if (rl_alloc(e, out, a->n + b->n, 0))
         return oom(e);
     size_t i = 0, j = 0, n = 0;
     while (i < a->n || j < b->n) {
@@ -345,11 +344,11 @@ static int eval_or(ks_engine *e, const ks_plan_node *n, const rlist *filter, rli
         if (!rc && r.n) {
             rc = merge_or(e, out, &r, &m);
             if (!rc) {
-                rl_free(out);
+                rl_free(e, out);
                 *out = m;
             }
         }
-        rl_free(&r);
+        rl_free(e, &r);
     }
     return rc;
 }
@@ -465,7 +464,7 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     int exact = window == k;
     static const uint32_t zero = 0;
     const rlist *D = f; /* the last list: documents holding every term */
-    if (!rc && D->n && rl_reserve(out, D->n, 0))
+    if (!rc && D->n && rl_alloc(e, out, D->n, 0))
         rc = oom(e);
     size_t at[KS_PHRASE_MAX] = { 0 };
     const uint32_t *pos[KS_PHRASE_MAX];
@@ -492,7 +491,7 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
         out->score[out->n++] = s;
     }
     for (uint32_t i = 0; i < k; i++)
-        rl_free(&L[i]);
+        rl_free(e, &L[i]);
     return rc;
 }
 
@@ -523,7 +522,7 @@ static int eval_pair(ks_engine *e, const ks_plan_node *n, const rlist *filter, i
         }
         if (!maybe)
             out->n = w;
-        rl_free(&b);
+        rl_free(e, &b);
     }
     return rc;
 }
@@ -544,7 +543,7 @@ static int eval(ks_engine *e, uint32_t id, const rlist *filter, rlist *out)
     default: return ks_seterr(e->eb, KS_EUNSUPPORTED, "unknown plan node %u", n->op);
     }
     if (rc)
-        rl_free(out);
+        rl_free(e, out);
     return rc;
 }
 
@@ -597,12 +596,12 @@ int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uin
     if (want > r.n)
         want = r.n;
     if (limit == 0 || want <= offset) {
-        rl_free(&r);
+        rl_free(e, &r);
         return 0;
     }
     ks_engine_hit *heap = malloc(want * sizeof *heap);
     if (!heap) {
-        rl_free(&r);
+        rl_free(e, &r);
         return oom(e);
     }
     size_t hn = 0;
@@ -622,6 +621,6 @@ int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uin
     for (size_t i = offset; i < hn; i++)
         hits[(*nhits)++] = heap[i];
     free(heap);
-    rl_free(&r);
+    rl_free(e, &r);
     return 0;
 }
