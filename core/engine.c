@@ -158,28 +158,6 @@ static uint32_t gallop_blocks(const ks_seg_block *blk, uint32_t lo, uint32_t nb,
     return lo;
 }
 
-/* First index in doc[lo..n) with doc[index] >= d, knowing doc[n - 1] >= d
- * (the block's last docid): the same galloping within a decoded block. */
-static uint32_t gallop_docs(const uint32_t *doc, uint32_t lo, uint32_t n, uint32_t d)
-{
-    uint32_t step = 1, hi = lo;
-    while (hi < n && doc[hi] < d) {
-        lo = hi + 1;
-        hi = lo + step;
-        step *= 2;
-    }
-    if (hi > n)
-        hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (doc[mid] < d)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* The postings of term t restricted to filter (NULL: all), scored. */
 static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, int want_pidx, rlist *out)
 {
@@ -218,31 +196,34 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
         /* Walk the filter; blocks are found by galloping over their last
          * docids, decoded only when a filter document falls inside their
          * (base, last] range, and their wdfs only once one matches. */
-        uint32_t j = 0, i = 0, decoded = UINT32_MAX, nb = t->n_blocks;
-        int have_wdf = 0;
-        for (size_t f = 0; f < filter->n; f++) {
-            uint32_t d = filter->doc[f];
+        uint32_t j = 0, nb = t->n_blocks;
+        size_t f = 0, fn = filter->n;
+        const uint32_t *fd = filter->doc;
+        while (f < fn) {
+            uint32_t d = fd[f];
             if (blk[j].last < d) {
                 j = gallop_blocks(blk, j + 1, nb, d);
                 if (j == nb)
                     break;
             }
-            if (d <= blk[j].base)
-                continue; /* between this block and the previous one */
-            if (decoded != j) {
-                if (blk[j].n > KS_SEG_BLOCK)
-                    return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
-                if ((rc = ks_segment_decode_docs(e->seg, &blk[j], doc, e->eb)))
-                    return rc;
-                decoded = j;
-                have_wdf = 0;
-                i = 0;
+            if (d <= blk[j].base) {
+                f++; /* between this block and the previous one */
+                continue;
             }
-            /* blk[j].last >= d: stops inside the block. Dense filters find
-             * d at once or next; sparse ones gallop. */
-            if (doc[i] < d && doc[++i] < d && doc[++i] < d)
-                i = gallop_docs(doc, i + 1, blk[j].n, d);
-            if (doc[i] == d) {
+            if (blk[j].n > KS_SEG_BLOCK)
+                return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+            if ((rc = ks_segment_decode_docs(e->seg, &blk[j], doc, e->eb)))
+                return rc;
+            int have_wdf = 0;
+            uint32_t i = 0, last = blk[j].last;
+            /* every filter document inside this block: a plain merge (at
+             * most one pass over the decoded block, as long as decoding it),
+             * stopping inside since doc[bn - 1] == last >= d */
+            for (; f < fn && (d = fd[f]) <= last; f++) {
+                while (doc[i] < d)
+                    i++;
+                if (doc[i] != d)
+                    continue;
                 if (n >= most)
                     return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
                 if (!have_wdf) {

@@ -229,13 +229,13 @@ int ks_segment_decode_docs(const ks_segment *s, const ks_seg_block *b, uint32_t 
 {
     if (!ks_svb_delta_decode(s->postings + b->off, doc, b->n, b->base, b->doc_bytes))
         return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
-    uint32_t prev = b->base;
-    for (uint32_t i = 0; i < b->n; i++) {
-        if (doc[i] <= prev)
-            return ks_seterr(eb, KS_ECORRUPT, "segment block docids out of order; rebuild the index");
-        prev = doc[i];
-    }
-    if (prev != b->last)
+    /* a branch-free pass the compiler vectorises (this runs per decoded block) */
+    uint32_t bad = b->n == 0 || doc[0] <= b->base;
+    for (uint32_t i = 1; i < b->n; i++)
+        bad |= doc[i] <= doc[i - 1];
+    if (bad)
+        return ks_seterr(eb, KS_ECORRUPT, "segment block docids out of order; rebuild the index");
+    if (doc[b->n - 1] != b->last)
         return ks_seterr(eb, KS_ECORRUPT, "segment block docids disagree with its index; rebuild the index");
     return 0;
 }
