@@ -214,29 +214,52 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
                 return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
             if ((rc = ks_segment_decode_docs(e->seg, &blk[j], doc, e->eb)))
                 return rc;
-            int have_wdf = 0;
-            uint32_t i = 0, last = blk[j].last;
-            /* every filter document inside this block: a plain merge (at
-             * most one pass over the decoded block, as long as decoding it),
-             * stopping inside since doc[bn - 1] == last >= d */
-            for (; f < fn && (d = fd[f]) <= last; f++) {
-                while (doc[i] < d)
-                    i++;
-                if (doc[i] != d)
-                    continue;
-                if (n >= most)
-                    return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
-                if (!have_wdf) {
-                    if ((rc = ks_segment_decode_wdfs(e->seg, &blk[j], wdf, e->eb)))
-                        return rc;
-                    have_wdf = 1;
+            /* The filter documents inside this block, fd[f..fe), matched
+             * into hit[] (indexes into doc): few of them, a binary search
+             * each; many, one branch-free merge (data-dependent branches
+             * there mispredicted on every other document). */
+            uint32_t last = blk[j].last, bn = blk[j].n, m = 0, hit[KS_SEG_BLOCK];
+            size_t fe = f;
+            while (fe < fn && fd[fe] <= last)
+                fe++;
+            if ((fe - f) * 8 < bn) {
+                uint32_t lo = 0;
+                for (; f < fe; f++) {
+                    uint32_t d2 = fd[f], hi = bn;
+                    while (lo < hi) { /* first doc >= d2 in [lo, bn): exists (last >= d2) */
+                        uint32_t mid = lo + (hi - lo) / 2;
+                        if (doc[mid] < d2)
+                            lo = mid + 1;
+                        else
+                            hi = mid;
+                    }
+                    hit[m] = lo;
+                    m += doc[lo] == d2;
                 }
-                out->doc[n] = d;
-                e->wdf[n] = wdf[i];
-                if (want_pidx)
-                    out->pidx[n] = j * KS_SEG_BLOCK + i;
-                n++;
+            } else {
+                uint32_t i = 0;
+                while (f < fe) { /* stops inside: doc[bn - 1] == last >= fd[fe - 1] */
+                    uint32_t a = doc[i], b = fd[f];
+                    hit[m] = i;
+                    m += a == b;
+                    i += a <= b;
+                    f += b <= a;
+                }
             }
+            if (!m)
+                continue;
+            if (m > most - n)
+                return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+            if ((rc = ks_segment_decode_wdfs(e->seg, &blk[j], wdf, e->eb)))
+                return rc;
+            for (uint32_t x = 0; x < m; x++) {
+                out->doc[n + x] = doc[hit[x]];
+                e->wdf[n + x] = wdf[hit[x]];
+            }
+            if (want_pidx)
+                for (uint32_t x = 0; x < m; x++)
+                    out->pidx[n + x] = j * KS_SEG_BLOCK + hit[x];
+            n += m;
         }
     }
     out->n = n;
