@@ -17,10 +17,12 @@ size_t ks_svb_size(const uint8_t *in, uint32_t n);
 
 /* Decodes n values from in into out[0..n); with delta, each value is added
  * to the previous output (starting from prev), as streamvbyte_delta_decode.
- * Returns the bytes consumed, or 0 (nothing written to out beyond garbage)
- * when that is not exactly want (the caller's recorded size). Reads up to
- * 16 bytes past the encoded data: the segment pads its postings. */
-size_t ks_svb_decode(const uint8_t *in, uint32_t *out, uint32_t n, size_t want);
-size_t ks_svb_delta_decode(const uint8_t *in, uint32_t *out, uint32_t n, uint32_t prev, size_t want);
+ * Returns the bytes consumed, or 0 (out then holds garbage) when that is
+ * not exactly want (the caller's recorded size). avail: the bytes readable
+ * from in (the decoder reads up to 16 bytes past the encoded data, so the
+ * segment pads its postings); whatever the control bytes say, it never
+ * reads past in + avail. */
+size_t ks_svb_decode(const uint8_t *in, uint32_t *out, uint32_t n, size_t want, size_t avail);
+size_t ks_svb_delta_decode(const uint8_t *in, uint32_t *out, uint32_t n, uint32_t prev, size_t want, size_t avail);
 
 #endif

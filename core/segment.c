@@ -29,6 +29,7 @@ struct ks_segment {
     const char *strings;
     const ks_seg_block *blocks;
     const uint8_t *postings;
+    uint64_t postings_size;    /* with the KS_SEG_PAD bytes */
     const uint8_t *positions;
     const uint32_t *doclens;
 };
@@ -93,6 +94,7 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
     s->strings = (const char *)(s->map + S[KS_SEG_STRINGS].off);
     s->blocks = (const ks_seg_block *)(s->map + S[KS_SEG_BLOCKS].off);
     s->postings = s->map + S[KS_SEG_POSTINGS].off;
+    s->postings_size = S[KS_SEG_POSTINGS].size;
     s->positions = s->map + S[KS_SEG_POSITIONS].off;
     s->doclens = (const uint32_t *)(s->map + S[KS_SEG_DOCLENS].off);
     uint64_t psize = S[KS_SEG_POSTINGS].size - KS_SEG_PAD, qsize = S[KS_SEG_POSITIONS].size;
@@ -227,7 +229,7 @@ const ks_seg_term *ks_segment_find(const ks_segment *s, const char *term, size_t
 
 int ks_segment_decode_docs(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, ks_errbuf *eb)
 {
-    if (!ks_svb_delta_decode(s->postings + b->off, doc, b->n, b->base, b->doc_bytes))
+    if (!ks_svb_delta_decode(s->postings + b->off, doc, b->n, b->base, b->doc_bytes, s->postings_size - b->off))
         return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
     /* a branch-free pass the compiler vectorises (this runs per decoded block) */
     uint32_t bad = b->n == 0 || doc[0] <= b->base;
@@ -242,7 +244,8 @@ int ks_segment_decode_docs(const ks_segment *s, const ks_seg_block *b, uint32_t 
 
 int ks_segment_decode_wdfs(const ks_segment *s, const ks_seg_block *b, uint32_t *wdf, ks_errbuf *eb)
 {
-    if (!ks_svb_decode(s->postings + b->off + b->doc_bytes, wdf, b->n, b->wdf_bytes))
+    if (!ks_svb_decode(s->postings + b->off + b->doc_bytes, wdf, b->n, b->wdf_bytes,
+                       s->postings_size - b->off - b->doc_bytes))
         return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
     return 0;
 }

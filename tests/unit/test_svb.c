@@ -1,7 +1,9 @@
 /* Unit tests of the Stream VByte decoder (core/svb.c): it decodes exactly
  * what libstreamvbyte (the segment builder's encoder) writes, plain and
  * delta, for every count up to two blocks and every byte length of a
- * value, and refuses input whose control bytes disagree with the size. */
+ * value, and refuses input whose control bytes disagree with the size,
+ * whether it checks the size before decoding (little room to read) or
+ * after (room for any encoding). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,20 +43,30 @@ static void test_roundtrip(void **state)
         memset(buf, 0, sizeof buf);
         size_t b = streamvbyte_encode(in, n, buf);
         assert_int_equal(ks_svb_size(buf, n), b);
-        assert_int_equal(ks_svb_decode(buf, out, n, b), b);
+        /* room for any encoding (decode, then compare the size) and just
+         * the encoded bytes plus the over-read (size checked first) */
+        assert_int_equal(ks_svb_decode(buf, out, n, b, sizeof buf), b);
         assert_memory_equal(in, out, n * sizeof *in);
-        assert_int_equal(ks_svb_decode(buf, out, n, b + 1), 0);
+        memset(out, 0, sizeof out);
+        assert_int_equal(ks_svb_decode(buf, out, n, b, b + 16), b);
+        assert_memory_equal(in, out, n * sizeof *in);
+        assert_int_equal(ks_svb_decode(buf, out, n, b + 1, sizeof buf), 0);
+        assert_int_equal(ks_svb_decode(buf, out, n, b + 1, b + 16), 0);
         /* ascending docids, as the postings hold them */
         uint32_t prev = rnd(&s) >> 8, base = prev;
         for (uint32_t i = 0; i < n; i++)
             in[i] = prev += 1 + (rnd(&s) & 0xfffff);
         memset(buf, 0, sizeof buf);
         b = streamvbyte_delta_encode(in, n, buf, base);
-        assert_int_equal(ks_svb_delta_decode(buf, out, n, base, b), b);
+        assert_int_equal(ks_svb_delta_decode(buf, out, n, base, b, sizeof buf), b);
+        assert_memory_equal(in, out, n * sizeof *in);
+        assert_int_equal(ks_svb_delta_decode(buf, out, n, base, b, b + 16), b);
         assert_memory_equal(in, out, n * sizeof *in);
         buf[0] ^= 0xff; /* a damaged control byte changes the size (unless all codes flip to themselves) */
-        if (ks_svb_size(buf, n) != b)
-            assert_int_equal(ks_svb_delta_decode(buf, out, n, base, b), 0);
+        if (ks_svb_size(buf, n) != b) {
+            assert_int_equal(ks_svb_delta_decode(buf, out, n, base, b, sizeof buf), 0);
+            assert_int_equal(ks_svb_delta_decode(buf, out, n, base, b, b + 16), 0);
+        }
     }
 }
 
