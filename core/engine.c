@@ -24,8 +24,9 @@ typedef struct rlist {
     uint32_t *doc;
     double *score;
     uint32_t *pidx;   /* TERM lists for phrases: posting number within the term */
+    uint32_t *fidx;   /* TERM lists in a phrase's chain: index of each document in the filter */
     size_t n, cap;
-    size_t bytes[3];  /* sizes of the three buffers, for the pool */
+    size_t bytes[4];  /* sizes of the four buffers, for the pool */
 } rlist;
 
 struct ks_engine {
@@ -46,10 +47,11 @@ static void rl_free(ks_engine *e, rlist *r)
     ks_bufpool_put(&e->pool, r->doc, r->bytes[0]);
     ks_bufpool_put(&e->pool, r->score, r->bytes[1]);
     ks_bufpool_put(&e->pool, r->pidx, r->bytes[2]);
+    ks_bufpool_put(&e->pool, r->fidx, r->bytes[3]);
     memset(r, 0, sizeof *r);
 }
 
-/* Room for n entries in an empty list (pidx too if asked). */
+/* Room for n entries in an empty list (pidx >= 1: pidx too; 2: fidx too). */
 static int rl_alloc(ks_engine *e, rlist *r, size_t n, int pidx)
 {
     if (n == 0)
@@ -58,7 +60,9 @@ static int rl_alloc(ks_engine *e, rlist *r, size_t n, int pidx)
     r->score = ks_bufpool_get(&e->pool, n * sizeof *r->score, &r->bytes[1]);
     if (pidx)
         r->pidx = ks_bufpool_get(&e->pool, n * sizeof *r->pidx, &r->bytes[2]);
-    if (!r->doc || !r->score || (pidx && !r->pidx)) {
+    if (pidx > 1)
+        r->fidx = ks_bufpool_get(&e->pool, n * sizeof *r->fidx, &r->bytes[3]);
+    if (!r->doc || !r->score || (pidx && !r->pidx) || (pidx > 1 && !r->fidx)) {
         rl_free(e, r);
         return KS_ENOMEM;
     }
@@ -158,7 +162,9 @@ static uint32_t gallop_blocks(const ks_seg_block *blk, uint32_t lo, uint32_t nb,
     return lo;
 }
 
-/* The postings of term t restricted to filter (NULL: all), scored. */
+/* The postings of term t restricted to filter (NULL: all), scored; with
+ * want_pidx, their posting numbers (pidx), and with want_pidx 2 (a filter
+ * required) each one's index in the filter (fidx). */
 static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, int want_pidx, rlist *out)
 {
     memset(out, 0, sizeof *out);
@@ -219,6 +225,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
              * each; many, one branch-free merge (data-dependent branches
              * there mispredicted on every other document). */
             uint32_t last = blk[j].last, bn = blk[j].n, m = 0, hit[KS_SEG_BLOCK];
+            size_t fhit[KS_SEG_BLOCK];
             size_t fe = f;
             while (fe < fn && fd[fe] <= last)
                 fe++;
@@ -234,6 +241,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
                             hi = mid;
                     }
                     hit[m] = lo;
+                    fhit[m] = f;
                     m += doc[lo] == d2;
                 }
             } else {
@@ -241,6 +249,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
                 while (f < fe) { /* stops inside: doc[bn - 1] == last >= fd[fe - 1] */
                     uint32_t a = doc[i], b = fd[f];
                     hit[m] = i;
+                    fhit[m] = f;
                     m += a == b;
                     i += a <= b;
                     f += b <= a;
@@ -259,6 +268,9 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
             if (want_pidx)
                 for (uint32_t x = 0; x < m; x++)
                     out->pidx[n + x] = j * KS_SEG_BLOCK + hit[x];
+            if (want_pidx > 1)
+                for (uint32_t x = 0; x < m; x++)
+                    out->fidx[n + x] = (uint32_t)fhit[x];
             n += m;
         }
     }
@@ -454,7 +466,7 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     int rc = 0;
     const rlist *f = filter;
     for (uint32_t i = 0; i < k && !rc; i++) {
-        rc = eval_term(e, t[order[i]], f, 1, &L[order[i]]);
+        rc = eval_term(e, t[order[i]], f, i ? 2 : 1, &L[order[i]]);
         f = &L[order[i]];
         if (!f->n)
             break;
@@ -470,15 +482,19 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     const rlist *D = f; /* the last list: documents holding every term */
     if (!rc && D->n && rl_alloc(e, out, D->n, 0))
         rc = oom(e);
+    /* each list of the chain is the previous one filtered, with its
+     * documents' indexes there (fidx): a document of D is found in every
+     * list by following them back, not by merging */
     size_t at[KS_PHRASE_MAX] = { 0 };
     const uint32_t *pos[KS_PHRASE_MAX];
     uint32_t npos[KS_PHRASE_MAX];
     for (size_t d = 0; !rc && D->n && d < D->n && f->n; d++) {
         uint32_t doc = D->doc[d];
         int ok = 1;
+        at[order[k - 1]] = d;
+        for (uint32_t x = k - 1; x > 0; x--)
+            at[order[x - 1]] = L[order[x]].fidx[at[order[x]]];
         for (uint32_t i = 0; i < k && ok && !rc; i++) {
-            while (L[i].doc[at[i]] < doc)
-                at[i]++;
             rc = ks_segment_positions(e->seg, t[i], L[i].pidx[at[i]], &pos[i], &npos[i], e->eb);
             if (!rc && npos[i] == 0 && i == 0 && exact) {
                 pos[i] = &zero; /* Xapian's empty position list answers skip_to(0) */
