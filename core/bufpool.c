@@ -1,30 +1,36 @@
-/* The engine's buffer pool (ks_bufpool.h): best fit among the idle
- * buffers, sizes rounded up to powers of two (at least 4 KiB) so that
- * lists of similar length share buffers. */
+/* The engine's buffer pool (ks_bufpool.h): one stack of idle buffers per
+ * power-of-two size, so getting and putting are O(1) (a query takes and
+ * returns a hundred or more buffers). */
 #include "ks_bufpool.h"
 
 #include <stdlib.h>
 
+/* The size class holding want bytes: buffers of 2^(class + MIN_LOG). */
+static unsigned size_class(size_t want)
+{
+    unsigned c = 0;
+    while (c + 1 < KS_BUFPOOL_CLASSES && ((size_t)1 << (c + KS_BUFPOOL_MIN_LOG)) < want)
+        c++;
+    return c;
+}
+
 void *ks_bufpool_get(ks_bufpool *bp, size_t want, size_t *cap)
 {
-    size_t best = bp->n;
-    for (size_t i = 0; i < bp->n; i++)
-        if (bp->cap[i] >= want && (best == bp->n || bp->cap[i] < bp->cap[best]))
-            best = i;
-    if (best < bp->n) {
-        void *p = bp->p[best];
-        *cap = bp->cap[best];
-        bp->bytes -= bp->cap[best];
-        bp->n--;
-        bp->p[best] = bp->p[bp->n];
-        bp->cap[best] = bp->cap[bp->n];
+    unsigned c = size_class(want);
+    size_t sz = (size_t)1 << (c + KS_BUFPOOL_MIN_LOG);
+    if (sz < want) { /* beyond the largest class: not pooled */
+        void *p = malloc(want);
+        *cap = p ? want : 0;
         return p;
     }
-    size_t c = 4096;
-    while (c < want && c < ((size_t)1 << 62))
-        c *= 2;
-    void *p = malloc(c);
-    *cap = p ? c : 0;
+    *cap = sz;
+    if (bp->n[c]) {
+        bp->bytes -= sz;
+        return bp->p[c][--bp->n[c]];
+    }
+    void *p = malloc(sz);
+    if (!p)
+        *cap = 0;
     return p;
 }
 
@@ -32,19 +38,21 @@ void ks_bufpool_put(ks_bufpool *bp, void *p, size_t cap)
 {
     if (!p)
         return;
-    if (bp->n == KS_BUFPOOL_SLOTS || cap > KS_BUFPOOL_KEEP - bp->bytes || bp->bytes > KS_BUFPOOL_KEEP) {
+    unsigned c = size_class(cap);
+    if (((size_t)1 << (c + KS_BUFPOOL_MIN_LOG)) != cap || bp->n[c] == KS_BUFPOOL_DEPTH ||
+        cap > KS_BUFPOOL_KEEP - bp->bytes) {
         free(p);
         return;
     }
-    bp->p[bp->n] = p;
-    bp->cap[bp->n++] = cap;
+    bp->p[c][bp->n[c]++] = p;
     bp->bytes += cap;
 }
 
 void ks_bufpool_clear(ks_bufpool *bp)
 {
-    for (size_t i = 0; i < bp->n; i++)
-        free(bp->p[i]);
-    bp->n = 0;
+    for (unsigned c = 0; c < KS_BUFPOOL_CLASSES; c++) {
+        while (bp->n[c])
+            free(bp->p[c][--bp->n[c]]);
+    }
     bp->bytes = 0;
 }

@@ -8,17 +8,19 @@
 
 #include <stddef.h>
 
-#define KS_BUFPOOL_SLOTS 64
-#define KS_BUFPOOL_KEEP ((size_t)256 << 20) /* bytes kept idle at most */
+#define KS_BUFPOOL_MIN_LOG 12   /* smallest buffer: 4 KiB */
+#define KS_BUFPOOL_CLASSES 40   /* power-of-two sizes 4 KiB .. 2^51 */
+#define KS_BUFPOOL_DEPTH 32     /* idle buffers kept per size */
+#define KS_BUFPOOL_KEEP ((size_t)256 << 20) /* idle bytes kept at most, per engine (per worker thread) */
 
 typedef struct ks_bufpool {
-    void *p[KS_BUFPOOL_SLOTS];
-    size_t cap[KS_BUFPOOL_SLOTS];
-    size_t n, bytes;
+    void *p[KS_BUFPOOL_CLASSES][KS_BUFPOOL_DEPTH];
+    unsigned n[KS_BUFPOOL_CLASSES];
+    size_t bytes;
 } ks_bufpool;
 
-/* A buffer of at least want bytes (*cap: its real size); NULL when out of
- * memory. Contents undefined. */
+/* A buffer of at least want bytes (*cap: its real size, a power of two);
+ * NULL when out of memory. Contents undefined. */
 void *ks_bufpool_get(ks_bufpool *bp, size_t want, size_t *cap /* OUT */);
 
 /* Returns p (of cap bytes, from ks_bufpool_get; NULL is ignored) to the
