@@ -25,8 +25,9 @@ typedef struct rlist {
     double *score;
     uint32_t *pidx;   /* TERM lists for phrases: posting number within the term */
     uint32_t *fidx;   /* TERM lists in a phrase's chain: index of each document in the filter */
+    uint32_t *wdf;    /* TERM lists for phrases: wdfs, scored only for the phrase's matches */
     size_t n, cap;
-    size_t bytes[4];  /* sizes of the four buffers, for the pool */
+    size_t bytes[5];  /* sizes of the five buffers, for the pool */
 } rlist;
 
 struct ks_engine {
@@ -48,21 +49,26 @@ static void rl_free(ks_engine *e, rlist *r)
     ks_bufpool_put(&e->pool, r->score, r->bytes[1]);
     ks_bufpool_put(&e->pool, r->pidx, r->bytes[2]);
     ks_bufpool_put(&e->pool, r->fidx, r->bytes[3]);
+    ks_bufpool_put(&e->pool, r->wdf, r->bytes[4]);
     memset(r, 0, sizeof *r);
 }
 
-/* Room for n entries in an empty list (pidx >= 1: pidx too; 2: fidx too). */
+/* Room for n entries in an empty list: doc and score, or with pidx >= 1
+ * doc, pidx and wdf (a phrase's term list, unscored), and with 2 fidx too. */
 static int rl_alloc(ks_engine *e, rlist *r, size_t n, int pidx)
 {
     if (n == 0)
         n = 1;
     r->doc = ks_bufpool_get(&e->pool, n * sizeof *r->doc, &r->bytes[0]);
-    r->score = ks_bufpool_get(&e->pool, n * sizeof *r->score, &r->bytes[1]);
-    if (pidx)
+    if (!pidx)
+        r->score = ks_bufpool_get(&e->pool, n * sizeof *r->score, &r->bytes[1]);
+    if (pidx) {
         r->pidx = ks_bufpool_get(&e->pool, n * sizeof *r->pidx, &r->bytes[2]);
+        r->wdf = ks_bufpool_get(&e->pool, n * sizeof *r->wdf, &r->bytes[4]);
+    }
     if (pidx > 1)
         r->fidx = ks_bufpool_get(&e->pool, n * sizeof *r->fidx, &r->bytes[3]);
-    if (!r->doc || !r->score || (pidx && !r->pidx) || (pidx > 1 && !r->fidx)) {
+    if (!r->doc || (!pidx && !r->score) || (pidx && (!r->pidx || !r->wdf)) || (pidx > 1 && !r->fidx)) {
         rl_free(e, r);
         return KS_ENOMEM;
     }
@@ -163,8 +169,9 @@ static uint32_t gallop_blocks(const ks_seg_block *blk, uint32_t lo, uint32_t nb,
 }
 
 /* The postings of term t restricted to filter (NULL: all), scored; with
- * want_pidx, their posting numbers (pidx), and with want_pidx 2 (a filter
- * required) each one's index in the filter (fidx). */
+ * want_pidx (for a phrase), their posting numbers (pidx) and wdfs instead
+ * of scores, and with want_pidx 2 (a filter required) each one's index in
+ * the filter (fidx). */
 static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, int want_pidx, rlist *out)
 {
     memset(out, 0, sizeof *out);
@@ -180,6 +187,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
         e->wdf = w;
         e->cap_wdf = most;
     }
+    uint32_t *W = want_pidx ? out->wdf : e->wdf; /* the wdfs: kept, or scored below */
     const ks_seg_block *blk = ks_segment_blocks(e->seg, t);
     uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
     size_t n = 0;
@@ -191,7 +199,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
              * is an error, not an overflow */
             if (blk[j].n > KS_SEG_BLOCK || n + blk[j].n > most)
                 return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
-            if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, e->wdf + n, e->eb)))
+            if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, W + n, e->eb)))
                 return rc;
             if (want_pidx)
                 for (uint32_t i = 0; i < blk[j].n; i++)
@@ -263,7 +271,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
                 return rc;
             for (uint32_t x = 0; x < m; x++) {
                 out->doc[n + x] = doc[hit[x]];
-                e->wdf[n + x] = wdf[hit[x]];
+                W[n + x] = wdf[hit[x]];
             }
             if (want_pidx)
                 for (uint32_t x = 0; x < m; x++)
@@ -275,6 +283,8 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
         }
     }
     out->n = n;
+    if (want_pidx)
+        return 0;
     double tw = ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0);
     memset(out->score, 0, n * sizeof *out->score);
     ks_score_get()(tw, out->doc, e->wdf, e->K, out->score, n);
@@ -482,6 +492,11 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     const rlist *D = f; /* the last list: documents holding every term */
     if (!rc && D->n && rl_alloc(e, out, D->n, 0))
         rc = oom(e);
+    /* the matches' wdfs, term by term (sw[i * D->n + match]), scored after */
+    size_t swcap = 0;
+    uint32_t *sw = !rc && D->n ? ks_bufpool_get(&e->pool, (size_t)k * D->n * sizeof *sw, &swcap) : NULL;
+    if (!rc && D->n && !sw)
+        rc = oom(e);
     /* each list of the chain is the previous one filtered, with its
      * documents' indexes there (fidx): a document of D is found in every
      * list by following them back, not by merging */
@@ -504,12 +519,20 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
         }
         if (rc || !ok || !phrase_at(pos, npos, k, window))
             continue;
-        double s = 0;
         for (uint32_t i = 0; i < k; i++)
-            s += L[i].score[at[i]];
-        out->doc[out->n] = doc;
-        out->score[out->n++] = s;
+            sw[(size_t)i * D->n + out->n] = L[i].wdf[at[i]];
+        out->doc[out->n++] = doc;
     }
+    /* Only the matches are scored: kernel passes over the terms in phrase
+     * order add exactly what summing each term's score (0 + its part)
+     * in that order gave, bit for bit. */
+    if (!rc && out->n) {
+        memset(out->score, 0, out->n * sizeof *out->score);
+        for (uint32_t i = 0; i < k; i++)
+            ks_score_get()(ks_bm25_termweight(&e->bm25, e->h->doccount, t[i]->termfreq, 1, 1.0), out->doc,
+                           sw + (size_t)i * D->n, e->K, out->score, out->n);
+    }
+    ks_bufpool_put(&e->pool, sw, swcap);
     for (uint32_t i = 0; i < k; i++)
         rl_free(e, &L[i]);
     return rc;
