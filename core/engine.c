@@ -406,6 +406,42 @@ static uint32_t skip_to_gt(const uint32_t *p, uint32_t c, uint32_t m, uint32_t x
     return lo;
 }
 
+/* The exact case of phrase_at (window == k): there the greedy rule
+ * succeeds exactly when some p_1 has p_1 + i among term i's positions for
+ * every i, so the term with the fewest positions in this document (often
+ * a rare word beside "the" or "is") drives, and the others are probed by
+ * forward cursors. */
+static int exact_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t k)
+{
+    uint32_t r = 0;
+    for (uint32_t i = 1; i < k; i++)
+        if (npos[i] < npos[r])
+            r = i;
+    uint32_t cur[KS_PHRASE_MAX];
+    for (uint32_t i = 0; i < k; i++)
+        cur[i] = 0;
+    for (uint32_t x = 0; x < npos[r]; x++) {
+        uint32_t q = pos[r][x];
+        if (q < r)
+            continue; /* p_1 would be negative */
+        uint32_t base = q - r, i;
+        for (i = 0; i < k; i++) {
+            if (i == r)
+                continue;
+            uint32_t want = base + i;
+            uint32_t c = want ? skip_to_gt(pos[i], cur[i], npos[i], want - 1) : cur[i];
+            cur[i] = c;
+            if (c == npos[i])
+                return 0; /* later p_1 want later positions still */
+            if (pos[i][c] != want)
+                break;
+        }
+        if (i == k)
+            return 1;
+    }
+    return 0;
+}
+
 /* Xapian's PhrasePostList rule: positions p_1 < ... < p_k, one per term in
  * order, with p_k - p_1 + 1 <= window, trying each position of the first
  * term as p_1 and taking for each next term its first position after the
@@ -517,7 +553,7 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
             }
             ok = npos[i] > 0;
         }
-        if (rc || !ok || !phrase_at(pos, npos, k, window))
+        if (rc || !ok || !(exact ? exact_at(pos, npos, k) : phrase_at(pos, npos, k, window)))
             continue;
         for (uint32_t i = 0; i < k; i++)
             sw[(size_t)i * D->n + out->n] = L[i].wdf[at[i]];
