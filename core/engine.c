@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ks_bufpool.h"
 #include "ks_score.h"
 
 /* The kernel is the one the dispatcher selected at start-up (ks_score_select:
@@ -23,7 +24,10 @@ typedef struct rlist {
     uint32_t *doc;
     double *score;
     uint32_t *pidx;   /* TERM lists for phrases: posting number within the term */
+    uint32_t *fidx;   /* TERM lists in a phrase's chain: index of each document in the filter */
+    uint32_t *wdf;    /* TERM lists for phrases: wdfs, scored only for the phrase's matches */
     size_t n, cap;
+    size_t bytes[5];  /* sizes of the five buffers, for the pool */
 } rlist;
 
 struct ks_engine {
@@ -36,35 +40,39 @@ struct ks_engine {
     size_t cap_wdf;
     ks_errbuf *eb;
     const ks_plan *plan;
+    ks_bufpool pool;  /* rlist buffers, reused across queries */
 };
 
-static void rl_free(rlist *r)
+static void rl_free(ks_engine *e, rlist *r)
 {
-    free(r->doc);
-    free(r->score);
-    free(r->pidx);
+    ks_bufpool_put(&e->pool, r->doc, r->bytes[0]);
+    ks_bufpool_put(&e->pool, r->score, r->bytes[1]);
+    ks_bufpool_put(&e->pool, r->pidx, r->bytes[2]);
+    ks_bufpool_put(&e->pool, r->fidx, r->bytes[3]);
+    ks_bufpool_put(&e->pool, r->wdf, r->bytes[4]);
     memset(r, 0, sizeof *r);
 }
 
-static int rl_reserve(rlist *r, size_t n, int pidx)
+/* Room for n entries in an empty list: doc and score, or with pidx >= 1
+ * doc, pidx and wdf (a phrase's term list, unscored), and with 2 fidx too. */
+static int rl_alloc(ks_engine *e, rlist *r, size_t n, int pidx)
 {
-    if (n <= r->cap)
-        return 0;
-    size_t nc = r->cap ? r->cap : 64;
-    while (nc < n)
-        nc *= 2;
-    uint32_t *d = realloc(r->doc, nc * sizeof *d);
-    if (d)
-        r->doc = d;
-    double *s = realloc(r->score, nc * sizeof *s);
-    if (s)
-        r->score = s;
-    uint32_t *p = pidx ? realloc(r->pidx, nc * sizeof *p) : r->pidx;
-    if (p)
-        r->pidx = p;
-    if (!d || !s || (pidx && !p))
+    if (n == 0)
+        n = 1;
+    r->doc = ks_bufpool_get(&e->pool, n * sizeof *r->doc, &r->bytes[0]);
+    if (!pidx)
+        r->score = ks_bufpool_get(&e->pool, n * sizeof *r->score, &r->bytes[1]);
+    if (pidx) {
+        r->pidx = ks_bufpool_get(&e->pool, n * sizeof *r->pidx, &r->bytes[2]);
+        r->wdf = ks_bufpool_get(&e->pool, n * sizeof *r->wdf, &r->bytes[4]);
+    }
+    if (pidx > 1)
+        r->fidx = ks_bufpool_get(&e->pool, n * sizeof *r->fidx, &r->bytes[3]);
+    if (!r->doc || (!pidx && !r->score) || (pidx && (!r->pidx || !r->wdf)) || (pidx > 1 && !r->fidx)) {
+        rl_free(e, r);
         return KS_ENOMEM;
-    r->cap = nc;
+    }
+    r->cap = n;
     return 0;
 }
 
@@ -91,6 +99,7 @@ void ks_engine_free(ks_engine *e)
         return;
     free(e->K);
     free(e->wdf);
+    ks_bufpool_clear(&e->pool);
     free(e);
 }
 
@@ -136,14 +145,40 @@ static uint64_t estimate(ks_engine *e, uint32_t id)
 
 /* ---- leaves ---------------------------------------------------------------- */
 
-/* The postings of term t restricted to filter (NULL: all), scored. */
+/* First block in blk[lo..nb) whose last docid is >= d (nb if none):
+ * exponential steps then binary search, so a sparse filter skips most of a
+ * long list's block index instead of scanning it. */
+static uint32_t gallop_blocks(const ks_seg_block *blk, uint32_t lo, uint32_t nb, uint32_t d)
+{
+    uint32_t step = 1, hi = lo;
+    while (hi < nb && blk[hi].last < d) {
+        lo = hi + 1;
+        hi = lo + step;
+        step *= 2;
+    }
+    if (hi > nb)
+        hi = nb;
+    while (lo < hi) { /* first in [lo, hi) with last >= d, else hi */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (blk[mid].last < d)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The postings of term t restricted to filter (NULL: all), scored; with
+ * want_pidx (for a phrase), their posting numbers (pidx) and wdfs instead
+ * of scores, and with want_pidx 2 (a filter required) each one's index in
+ * the filter (fidx). */
 static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, int want_pidx, rlist *out)
 {
     memset(out, 0, sizeof *out);
     if (!t || (filter && !filter->n))
         return 0;
     size_t most = filter && filter->n < t->termfreq ? filter->n : t->termfreq;
-    if (rl_reserve(out, most, want_pidx))
+    if (rl_alloc(e, out, most, want_pidx))
         return oom(e);
     if (most > e->cap_wdf) {
         uint32_t *w = realloc(e->wdf, most * sizeof *w);
@@ -152,6 +187,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
         e->wdf = w;
         e->cap_wdf = most;
     }
+    uint32_t *W = want_pidx ? out->wdf : e->wdf; /* the wdfs: kept, or scored below */
     const ks_seg_block *blk = ks_segment_blocks(e->seg, t);
     uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
     size_t n = 0;
@@ -163,7 +199,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
              * is an error, not an overflow */
             if (blk[j].n > KS_SEG_BLOCK || n + blk[j].n > most)
                 return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
-            if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, e->wdf + n, e->eb)))
+            if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, W + n, e->eb)))
                 return rc;
             if (want_pidx)
                 for (uint32_t i = 0; i < blk[j].n; i++)
@@ -171,35 +207,84 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
             n += blk[j].n;
         }
     } else {
-        uint32_t j = 0, i = 0, decoded = UINT32_MAX;
-        for (size_t f = 0; f < filter->n; f++) {
-            uint32_t d = filter->doc[f];
-            while (j < t->n_blocks && blk[j].last < d)
-                j++;
-            if (j == t->n_blocks)
-                break;
-            if (decoded != j) {
-                if (blk[j].n > KS_SEG_BLOCK)
-                    return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
-                if ((rc = ks_segment_decode(e->seg, &blk[j], doc, wdf, e->eb)))
-                    return rc;
-                decoded = j;
-                i = 0;
+        /* Walk the filter; blocks are found by galloping over their last
+         * docids, decoded only when a filter document falls inside their
+         * (base, last] range, and their wdfs only once one matches. */
+        uint32_t j = 0, nb = t->n_blocks;
+        size_t f = 0, fn = filter->n;
+        const uint32_t *fd = filter->doc;
+        while (f < fn) {
+            uint32_t d = fd[f];
+            if (blk[j].last < d) {
+                j = gallop_blocks(blk, j + 1, nb, d);
+                if (j == nb)
+                    break;
             }
-            while (doc[i] < d) /* blk[j].last >= d: stops inside the block */
-                i++;
-            if (doc[i] == d) {
-                if (n >= most)
-                    return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
-                out->doc[n] = d;
-                e->wdf[n] = wdf[i];
-                if (want_pidx)
-                    out->pidx[n] = j * KS_SEG_BLOCK + i;
-                n++;
+            if (d <= blk[j].base) {
+                f++; /* between this block and the previous one */
+                continue;
             }
+            if (blk[j].n > KS_SEG_BLOCK)
+                return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+            if ((rc = ks_segment_decode_docs(e->seg, &blk[j], doc, e->eb)))
+                return rc;
+            /* The filter documents inside this block, fd[f..fe), matched
+             * into hit[] (indexes into doc): few of them, a binary search
+             * each; many, one branch-free merge (data-dependent branches
+             * there mispredicted on every other document). */
+            uint32_t last = blk[j].last, bn = blk[j].n, m = 0, hit[KS_SEG_BLOCK];
+            size_t fhit[KS_SEG_BLOCK];
+            size_t fe = f;
+            while (fe < fn && fd[fe] <= last)
+                fe++;
+            if ((fe - f) * 8 < bn) {
+                uint32_t lo = 0;
+                for (; f < fe; f++) {
+                    uint32_t d2 = fd[f], hi = bn;
+                    while (lo < hi) { /* first doc >= d2 in [lo, bn): exists (last >= d2) */
+                        uint32_t mid = lo + (hi - lo) / 2;
+                        if (doc[mid] < d2)
+                            lo = mid + 1;
+                        else
+                            hi = mid;
+                    }
+                    hit[m] = lo;
+                    fhit[m] = f;
+                    m += doc[lo] == d2;
+                }
+            } else {
+                uint32_t i = 0;
+                while (f < fe) { /* stops inside: doc[bn - 1] == last >= fd[fe - 1] */
+                    uint32_t a = doc[i], b = fd[f];
+                    hit[m] = i;
+                    fhit[m] = f;
+                    m += a == b;
+                    i += a <= b;
+                    f += b <= a;
+                }
+            }
+            if (!m)
+                continue;
+            if (m > most - n)
+                return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+            if ((rc = ks_segment_decode_wdfs(e->seg, &blk[j], wdf, e->eb)))
+                return rc;
+            for (uint32_t x = 0; x < m; x++) {
+                out->doc[n + x] = doc[hit[x]];
+                W[n + x] = wdf[hit[x]];
+            }
+            if (want_pidx)
+                for (uint32_t x = 0; x < m; x++)
+                    out->pidx[n + x] = j * KS_SEG_BLOCK + hit[x];
+            if (want_pidx > 1)
+                for (uint32_t x = 0; x < m; x++)
+                    out->fidx[n + x] = (uint32_t)fhit[x];
+            n += m;
         }
     }
     out->n = n;
+    if (want_pidx)
+        return 0;
     double tw = ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0);
     memset(out->score, 0, n * sizeof *out->score);
     ks_score_get()(tw, out->doc, e->wdf, e->K, out->score, n);
@@ -246,7 +331,7 @@ static int eval_and(ks_engine *e, const ks_plan_node *n, const rlist *filter, rl
         rc = eval(e, order[i], out, &r);
         if (!rc) {
             add_subset(&r, out);
-            rl_free(out);
+            rl_free(e, out);
             *out = r;
         }
     }
@@ -257,7 +342,7 @@ static int eval_and(ks_engine *e, const ks_plan_node *n, const rlist *filter, rl
 static int merge_or(ks_engine *e, const rlist *a, const rlist *b, rlist *out)
 {
     memset(out, 0, sizeof *out);
-    if (rl_reserve(out, a->n + b->n, 0))
+    if (rl_alloc(e, out, a->n + b->n, 0))
         return oom(e);
     size_t i = 0, j = 0, n = 0;
     while (i < a->n || j < b->n) {
@@ -285,36 +370,70 @@ static int eval_or(ks_engine *e, const ks_plan_node *n, const rlist *filter, rli
         if (!rc && r.n) {
             rc = merge_or(e, out, &r, &m);
             if (!rc) {
-                rl_free(out);
+                rl_free(e, out);
                 *out = m;
             }
         }
-        rl_free(&r);
+        rl_free(e, &r);
     }
     return rc;
 }
 
-/* Xapian's PhrasePostList rule: positions p_1 < ... < p_k, one per term in
- * order, with p_k - p_1 + 1 <= window. */
-static int phrase_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t k, uint32_t window)
+#define KS_PHRASE_MAX 64
+
+/* First index in p[c..m) with p[index] > x (m if none): a step or two,
+ * then galloping, because a frequent term (다, 의) has many positions in a
+ * document and a rare one few. */
+static uint32_t skip_to_gt(const uint32_t *p, uint32_t c, uint32_t m, uint32_t x)
 {
-    for (uint32_t b0 = 0; b0 < npos[0]; b0++) {
-        uint32_t base = pos[0][b0], at = base;
-        uint32_t i;
-        for (i = 1; i < k; i++) {
-            /* first position of term i after at */
-            uint32_t lo = 0, hi = npos[i];
-            while (lo < hi) {
-                uint32_t mid = lo + (hi - lo) / 2;
-                if (pos[i][mid] <= at)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            if (lo == npos[i])
-                return 0; /* no later base can do better */
-            at = pos[i][lo];
-            if ((uint64_t)at - base + 1 + (k - 1 - i) > window)
+    if (c >= m || p[c] > x || ++c >= m || p[c] > x)
+        return c;
+    uint32_t lo = c + 1, step = 1, hi = lo;
+    while (hi < m && p[hi] <= x) {
+        lo = hi + 1;
+        hi = lo + step;
+        step *= 2;
+    }
+    if (hi > m)
+        hi = m;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The exact case of phrase_at (window == k): there the greedy rule
+ * succeeds exactly when some p_1 has p_1 + i among term i's positions for
+ * every i, so the term with the fewest positions in this document (often
+ * a rare word beside "the" or "is") drives, and the others are probed by
+ * forward cursors. */
+static int exact_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t k)
+{
+    uint32_t r = 0;
+    for (uint32_t i = 1; i < k; i++)
+        if (npos[i] < npos[r])
+            r = i;
+    uint32_t cur[KS_PHRASE_MAX];
+    for (uint32_t i = 0; i < k; i++)
+        cur[i] = 0;
+    for (uint32_t x = 0; x < npos[r]; x++) {
+        uint32_t q = pos[r][x];
+        if (q < r)
+            continue; /* p_1 would be negative */
+        uint32_t base = q - r, i;
+        for (i = 0; i < k; i++) {
+            if (i == r)
+                continue;
+            uint32_t want = base + i;
+            uint32_t c = want ? skip_to_gt(pos[i], cur[i], npos[i], want - 1) : cur[i];
+            cur[i] = c;
+            if (c == npos[i])
+                return 0; /* later p_1 want later positions still */
+            if (pos[i][c] != want)
                 break;
         }
         if (i == k)
@@ -323,7 +442,44 @@ static int phrase_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t 
     return 0;
 }
 
-#define KS_PHRASE_MAX 64
+/* Xapian's PhrasePostList rule: positions p_1 < ... < p_k, one per term in
+ * order, with p_k - p_1 + 1 <= window, trying each position of the first
+ * term as p_1 and taking for each next term its first position after the
+ * previous one. Those positions only grow with p_1, so every term keeps a
+ * cursor that only moves forward (skip_to_gt), where a binary search per
+ * term per p_1 was the engine's hottest loop; and when term i lands too
+ * far at `at`, no p_1 below at + (k - i) - window can succeed (term i's
+ * position only grows with p_1), so the first term skips there. */
+static int phrase_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t k, uint32_t window)
+{
+    uint32_t cur[KS_PHRASE_MAX];
+    for (uint32_t i = 1; i < k; i++)
+        cur[i] = 0;
+    uint32_t b0 = 0;
+    while (b0 < npos[0]) {
+        uint32_t base = pos[0][b0], at = base;
+        uint32_t i;
+        for (i = 1; i < k; i++) {
+            uint32_t c = skip_to_gt(pos[i], cur[i], npos[i], at);
+            cur[i] = c;
+            if (c == npos[i])
+                return 0; /* no later base can do better */
+            at = pos[i][c];
+            if ((uint64_t)at - base + 1 + (k - 1 - i) > window)
+                break;
+        }
+        if (i == k)
+            return 1;
+        /* next useful base: >= at + (k - i) - window, and > base */
+        uint64_t need = (uint64_t)at + (k - i);
+        need = need > window ? need - window : 0;
+        if (need <= (uint64_t)base + 1)
+            b0++;
+        else
+            b0 = skip_to_gt(pos[0], b0 + 1, npos[0], (uint32_t)(need - 1));
+    }
+    return 0;
+}
 
 static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter, rlist *out)
 {
@@ -356,7 +512,7 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     int rc = 0;
     const rlist *f = filter;
     for (uint32_t i = 0; i < k && !rc; i++) {
-        rc = eval_term(e, t[order[i]], f, 1, &L[order[i]]);
+        rc = eval_term(e, t[order[i]], f, i ? 2 : 1, &L[order[i]]);
         f = &L[order[i]];
         if (!f->n)
             break;
@@ -370,17 +526,26 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     int exact = window == k;
     static const uint32_t zero = 0;
     const rlist *D = f; /* the last list: documents holding every term */
-    if (!rc && D->n && rl_reserve(out, D->n, 0))
+    if (!rc && D->n && rl_alloc(e, out, D->n, 0))
         rc = oom(e);
+    /* the matches' wdfs, term by term (sw[i * D->n + match]), scored after */
+    size_t swcap = 0;
+    uint32_t *sw = !rc && D->n ? ks_bufpool_get(&e->pool, (size_t)k * D->n * sizeof *sw, &swcap) : NULL;
+    if (!rc && D->n && !sw)
+        rc = oom(e);
+    /* each list of the chain is the previous one filtered, with its
+     * documents' indexes there (fidx): a document of D is found in every
+     * list by following them back, not by merging */
     size_t at[KS_PHRASE_MAX] = { 0 };
     const uint32_t *pos[KS_PHRASE_MAX];
     uint32_t npos[KS_PHRASE_MAX];
     for (size_t d = 0; !rc && D->n && d < D->n && f->n; d++) {
         uint32_t doc = D->doc[d];
         int ok = 1;
+        at[order[k - 1]] = d;
+        for (uint32_t x = k - 1; x > 0; x--)
+            at[order[x - 1]] = L[order[x]].fidx[at[order[x]]];
         for (uint32_t i = 0; i < k && ok && !rc; i++) {
-            while (L[i].doc[at[i]] < doc)
-                at[i]++;
             rc = ks_segment_positions(e->seg, t[i], L[i].pidx[at[i]], &pos[i], &npos[i], e->eb);
             if (!rc && npos[i] == 0 && i == 0 && exact) {
                 pos[i] = &zero; /* Xapian's empty position list answers skip_to(0) */
@@ -388,16 +553,24 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
             }
             ok = npos[i] > 0;
         }
-        if (rc || !ok || !phrase_at(pos, npos, k, window))
+        if (rc || !ok || !(exact ? exact_at(pos, npos, k) : phrase_at(pos, npos, k, window)))
             continue;
-        double s = 0;
         for (uint32_t i = 0; i < k; i++)
-            s += L[i].score[at[i]];
-        out->doc[out->n] = doc;
-        out->score[out->n++] = s;
+            sw[(size_t)i * D->n + out->n] = L[i].wdf[at[i]];
+        out->doc[out->n++] = doc;
     }
+    /* Only the matches are scored: kernel passes over the terms in phrase
+     * order add exactly what summing each term's score (0 + its part)
+     * in that order gave, bit for bit. */
+    if (!rc && out->n) {
+        memset(out->score, 0, out->n * sizeof *out->score);
+        for (uint32_t i = 0; i < k; i++)
+            ks_score_get()(ks_bm25_termweight(&e->bm25, e->h->doccount, t[i]->termfreq, 1, 1.0), out->doc,
+                           sw + (size_t)i * D->n, e->K, out->score, out->n);
+    }
+    ks_bufpool_put(&e->pool, sw, swcap);
     for (uint32_t i = 0; i < k; i++)
-        rl_free(&L[i]);
+        rl_free(e, &L[i]);
     return rc;
 }
 
@@ -428,7 +601,7 @@ static int eval_pair(ks_engine *e, const ks_plan_node *n, const rlist *filter, i
         }
         if (!maybe)
             out->n = w;
-        rl_free(&b);
+        rl_free(e, &b);
     }
     return rc;
 }
@@ -449,7 +622,7 @@ static int eval(ks_engine *e, uint32_t id, const rlist *filter, rlist *out)
     default: return ks_seterr(e->eb, KS_EUNSUPPORTED, "unknown plan node %u", n->op);
     }
     if (rc)
-        rl_free(out);
+        rl_free(e, out);
     return rc;
 }
 
@@ -502,12 +675,12 @@ int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uin
     if (want > r.n)
         want = r.n;
     if (limit == 0 || want <= offset) {
-        rl_free(&r);
+        rl_free(e, &r);
         return 0;
     }
     ks_engine_hit *heap = malloc(want * sizeof *heap);
     if (!heap) {
-        rl_free(&r);
+        rl_free(e, &r);
         return oom(e);
     }
     size_t hn = 0;
@@ -527,6 +700,6 @@ int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uin
     for (size_t i = offset; i < hn; i++)
         hits[(*nhits)++] = heap[i];
     free(heap);
-    rl_free(&r);
+    rl_free(e, &r);
     return 0;
 }

@@ -138,6 +138,11 @@ const ks_seg_block *ks_segment_blocks(const ks_segment *s, const ks_seg_term *t)
  * each). KS_ECORRUPT if the docids are not ascending within (base, last]. */
 int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb);
 
+/* The two halves of ks_segment_decode, for a reader that needs a block's
+ * wdfs only when one of its documents matches. */
+int ks_segment_decode_docs(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, ks_errbuf *eb);
+int ks_segment_decode_wdfs(const ks_segment *s, const ks_seg_block *b, uint32_t *wdf, ks_errbuf *eb);
+
 /* Positions of t's posting number i (0-based over the term's postings):
  * *n positions at *pos (may be 0: none). KS_ECORRUPT on bad offsets. */
 int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, const uint32_t **pos,

@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <streamvbyte.h>
-#include <streamvbytedelta.h>
 #include <zlib.h>
+
+#include "ks_svb.h"
 
 _Static_assert(sizeof(ks_seg_header) == 256, "segment header is 256 bytes");
 _Static_assert(sizeof(ks_seg_term) == 40, "dictionary entry is 40 bytes");
@@ -32,6 +32,7 @@ struct ks_segment {
     const char *strings;
     const ks_seg_block *blocks;
     const uint8_t *postings;
+    uint64_t postings_size;    /* with the KS_SEG_PAD bytes */
     const uint8_t *positions;
     const uint32_t *doclens;
     /* lazily verified range [lazy_off, lazy_end) of the file: POSTINGS to
@@ -139,6 +140,7 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
     s->strings = (const char *)(s->map + S[KS_SEG_STRINGS].off);
     s->blocks = (const ks_seg_block *)(s->map + S[KS_SEG_BLOCKS].off);
     s->postings = s->map + S[KS_SEG_POSTINGS].off;
+    s->postings_size = S[KS_SEG_POSTINGS].size;
     s->positions = s->map + S[KS_SEG_POSITIONS].off;
     s->doclens = (const uint32_t *)(s->map + S[KS_SEG_DOCLENS].off);
     uint64_t psize = S[KS_SEG_POSTINGS].size - KS_SEG_PAD, qsize = S[KS_SEG_POSITIONS].size;
@@ -269,25 +271,40 @@ const ks_seg_term *ks_segment_find(const ks_segment *s, const char *term, size_t
     return NULL;
 }
 
-int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb)
+int ks_segment_decode_docs(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, ks_errbuf *eb)
 {
-    const uint8_t *p = s->postings + b->off;
-    /* + 16: streamvbyte's SIMD decoder reads up to 16 bytes ahead */
-    int rc = verify_range(s, (uint64_t)(p - s->map), (uint64_t)b->doc_bytes + b->wdf_bytes + 16, eb);
+    /* + 16: the SIMD decoder reads up to 16 bytes past a group */
+    int rc = verify_range(s, (uint64_t)(s->postings + b->off - s->map), (uint64_t)b->doc_bytes + 16, eb);
     if (rc)
         return rc;
-    size_t used = streamvbyte_delta_decode(p, doc, b->n, b->base);
-    if (used != b->doc_bytes || streamvbyte_decode(p + used, wdf, b->n) != b->wdf_bytes)
+    if (!ks_svb_delta_decode(s->postings + b->off, doc, b->n, b->base, b->doc_bytes, s->postings_size - b->off))
         return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
-    uint32_t prev = b->base;
-    for (uint32_t i = 0; i < b->n; i++) {
-        if (doc[i] <= prev)
-            return ks_seterr(eb, KS_ECORRUPT, "segment block docids out of order; rebuild the index");
-        prev = doc[i];
-    }
-    if (prev != b->last)
+    /* a branch-free pass the compiler vectorises (this runs per decoded block) */
+    uint32_t bad = b->n == 0 || doc[0] <= b->base;
+    for (uint32_t i = 1; i < b->n; i++)
+        bad |= doc[i] <= doc[i - 1];
+    if (bad)
+        return ks_seterr(eb, KS_ECORRUPT, "segment block docids out of order; rebuild the index");
+    if (doc[b->n - 1] != b->last)
         return ks_seterr(eb, KS_ECORRUPT, "segment block docids disagree with its index; rebuild the index");
     return 0;
+}
+
+int ks_segment_decode_wdfs(const ks_segment *s, const ks_seg_block *b, uint32_t *wdf, ks_errbuf *eb)
+{
+    int rc = verify_range(s, (uint64_t)(s->postings + b->off + b->doc_bytes - s->map), (uint64_t)b->wdf_bytes + 16, eb);
+    if (rc)
+        return rc;
+    if (!ks_svb_decode(s->postings + b->off + b->doc_bytes, wdf, b->n, b->wdf_bytes,
+                       s->postings_size - b->off - b->doc_bytes))
+        return ks_seterr(eb, KS_ECORRUPT, "segment block encoding is damaged; rebuild the index");
+    return 0;
+}
+
+int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc, uint32_t *wdf, ks_errbuf *eb)
+{
+    int rc = ks_segment_decode_docs(s, b, doc, eb);
+    return rc ? rc : ks_segment_decode_wdfs(s, b, wdf, eb);
 }
 
 int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, const uint32_t **pos, uint32_t *n,
