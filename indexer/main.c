@@ -249,8 +249,10 @@ static int cmd_build(int argc, char **argv)
 {
     build_args a;
     int prc = parse_build_args(argc, argv, "build", &a);
-    if (prc)
+    if (prc) {
+        free(a.inputs); /* --help or a bad argument: nothing else was allocated */
         return prc == 1 ? 0 : EXIT_FAILURE_;
+    }
     double t0 = now();
     ks_errbuf eb = { "" };
     int lock = -1, rc;
@@ -392,8 +394,10 @@ static int cmd_add(int argc, char **argv)
 {
     build_args a;
     int prc = parse_build_args(argc, argv, "add", &a);
-    if (prc)
+    if (prc) {
+        free(a.inputs); /* --help or a bad argument: nothing else was allocated */
         return prc == 1 ? 0 : EXIT_FAILURE_;
+    }
     double t0 = now();
     ks_errbuf eb = { "" };
     int lock = -1, rc;

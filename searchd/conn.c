@@ -224,20 +224,36 @@ void ksd_conn_adopt(ksd_worker *w, int fd)
  * still in the socket too), then close each connection once its replies are
  * out. A connection paused for back-pressure goes on when its client reads
  * (write_cb); nothing sent after this point is read. */
+static void drain_one(ksd_conn *c)
+{
+    if (c->closing)
+        return;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    bufferevent_disable(c->bev, EV_READ);
+    while (evbuffer_read(in, bufferevent_getfd(c->bev), 1 << 16) > 0)
+        ;
+    run_commands(c, 1 << 30); /* ends paused (write_cb resumes) or closing */
+}
+
 void ksd_conn_drain_all(ksd_worker *w)
 {
     ksd_conn *c = w->conns;
     while (c) {
         ksd_conn *next = c->next;
-        if (!c->closing) {
-            struct evbuffer *in = bufferevent_get_input(c->bev);
-            bufferevent_disable(c->bev, EV_READ);
-            while (evbuffer_read(in, bufferevent_getfd(c->bev), 1 << 16) > 0)
-                ;
-            run_commands(c, 1 << 30); /* ends paused (write_cb resumes) or closing */
-        }
+        drain_one(c);
         c = next;
     }
+    if (!w->conns)
+        event_base_loopbreak(w->base);
+}
+
+/* A connection handed over after SIGTERM (accepted just before it): its
+ * requests are answered like everyone else's. */
+void ksd_conn_adopt_draining(ksd_worker *w, int fd)
+{
+    ksd_conn_adopt(w, fd);
+    if (w->conns && bufferevent_getfd(w->conns->bev) == fd)
+        drain_one(w->conns);
     if (!w->conns)
         event_base_loopbreak(w->base);
 }

@@ -114,6 +114,7 @@ ks_searcher *ksd_worker_searcher(ksd_worker *w);
 /* conn.c */
 void ksd_conn_adopt(ksd_worker *w, int fd);
 void ksd_conn_drain_all(ksd_worker *w);
+void ksd_conn_adopt_draining(ksd_worker *w, int fd);
 
 /* commands.c: runs one request line; appends the reply to w->out. Returns 1
  * when the connection must be closed after the reply. */

@@ -40,12 +40,10 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
         pthread_mutex_unlock(&w->mu);
         if (cfd < 0)
             break;
-        if (w->draining) {
-            close(cfd);
-            atomic_fetch_sub(&w->srv->nconns, 1);
-        } else {
+        if (w->draining)
+            ksd_conn_adopt_draining(w, cfd);
+        else
             ksd_conn_adopt(w, cfd);
-        }
     }
 }
 
@@ -209,6 +207,18 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
     ksd_server *srv = arg;
     ksd_log("%s: no longer accepting; finishing replies in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (srv->listener) {
+        /* Connections the kernel completed but we had not accepted yet may
+         * hold requests sent before the signal: take them in to be drained,
+         * rather than reset them by closing the listening socket. */
+        evutil_socket_t lfd = evconnlistener_get_fd(srv->listener);
+        for (;;) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            int cfd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (cfd < 0)
+                break;
+            accept_cb(srv->listener, cfd, (struct sockaddr *)&ss, (int)sl, srv);
+        }
         evconnlistener_free(srv->listener);
         srv->listener = NULL;
     }
