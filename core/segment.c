@@ -7,6 +7,7 @@
 #include "ks_segment.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,7 +41,17 @@ struct ks_segment {
     uint64_t lazy_off, lazy_end, n_chunks, chunk;
     const uint32_t *chunk_crc;
     _Atomic uint64_t *verified; /* bit per chunk, set once its crc matched */
+    /* open segments are shared within the process (the daemon's workers
+     * open the same file): one mapping, one validation, one bitmap */
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+    unsigned refs;
+    struct ks_segment *next;
 };
+
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ks_segment *open_list; /* guarded by open_mu */
 
 uint32_t ks_segment_crc(const void *p, uint64_t n)
 {
@@ -187,16 +198,36 @@ int ks_segment_open(const char *path, ks_segment **out, ks_errbuf *eb)
         close(fd);
         return rc;
     }
+    /* Held across the validation too, so that two threads opening the same
+     * new file validate it once. A file is never changed in place (the
+     * indexer renames a new one over it), so (device, inode, size, mtime)
+     * names its contents. */
+    pthread_mutex_lock(&open_mu);
+    for (ks_segment *o = open_list; o; o = o->next)
+        if (o->dev == sb.st_dev && o->ino == sb.st_ino && o->size == (size_t)sb.st_size &&
+            o->mtime.tv_sec == sb.st_mtim.tv_sec && o->mtime.tv_nsec == sb.st_mtim.tv_nsec) {
+            o->refs++;
+            pthread_mutex_unlock(&open_mu);
+            close(fd);
+            *out = o;
+            return 0;
+        }
     ks_segment *s = calloc(1, sizeof *s);
     if (!s) {
+        pthread_mutex_unlock(&open_mu);
         close(fd);
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
     }
+    s->dev = sb.st_dev;
+    s->ino = sb.st_ino;
+    s->mtime = sb.st_mtim;
+    s->refs = 1;
     s->size = (size_t)sb.st_size;
     if (s->size >= sizeof(ks_seg_header)) {
         void *m = mmap(NULL, s->size, PROT_READ, MAP_SHARED, fd, 0);
         if (m == MAP_FAILED) {
             int rc = ks_seterr(eb, KS_EIO, "cannot map segment %s: %m", path);
+            pthread_mutex_unlock(&open_mu);
             close(fd);
             free(s);
             return rc;
@@ -207,9 +238,16 @@ int ks_segment_open(const char *path, ks_segment **out, ks_errbuf *eb)
     close(fd);
     int rc = validate(s, path, eb);
     if (rc) {
-        ks_segment_close(s);
+        pthread_mutex_unlock(&open_mu);
+        if (s->map)
+            munmap((void *)s->map, s->size);
+        free((void *)s->verified);
+        free(s);
         return rc;
     }
+    s->next = open_list;
+    open_list = s;
+    pthread_mutex_unlock(&open_mu);
     *out = s;
     return 0;
 }
@@ -217,6 +255,17 @@ int ks_segment_open(const char *path, ks_segment **out, ks_errbuf *eb)
 void ks_segment_close(ks_segment *s)
 {
     if (!s)
+        return;
+    pthread_mutex_lock(&open_mu);
+    int last = --s->refs == 0;
+    if (last)
+        for (ks_segment **pp = &open_list; *pp; pp = &(*pp)->next)
+            if (*pp == s) {
+                *pp = s->next;
+                break;
+            }
+    pthread_mutex_unlock(&open_mu);
+    if (!last)
         return;
     if (s->map)
         munmap((void *)s->map, s->size);

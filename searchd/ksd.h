@@ -83,6 +83,10 @@ struct ksd_server {
     atomic_int nconns;           /* open connections */
     atomic_uint_fast64_t reloads, reload_failures;
     pthread_mutex_t reload_mu;   /* one reload at a time */
+    ks_searcher *keep;           /* the last searcher opened to check the index (guarded by
+                                  * reload_mu): held so that the workers' own opens find its
+                                  * segment already mapped and validated (ks_segment_open
+                                  * shares a file's mapping within the process) */
     time_t started;
 };
 

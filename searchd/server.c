@@ -101,12 +101,14 @@ int ksd_reload(ksd_server *srv, ksd_worker *w, uint64_t *revision, ks_errbuf *eb
     ksd_log("reloaded %s: %llu documents, revision %llu", info.generation, (unsigned long long)info.documents,
             (unsigned long long)info.revision);
     *revision = info.revision;
+    ks_searcher_close(srv->keep); /* releases the previous generation's segment */
+    srv->keep = NULL;
     if (w) {
         ks_searcher_close(w->searcher);
         w->searcher = s;
         w->searcher_gen = gen;
     } else {
-        ks_searcher_close(s);
+        srv->keep = s;
     }
     pthread_mutex_unlock(&srv->reload_mu);
     return 0;
@@ -308,7 +310,7 @@ int ksd_server_run(const ksd_config *cfg)
         ksd_log("cannot open index %s: %s", cfg->index, eb.msg);
         return 1;
     }
-    ks_searcher_close(probe);
+    srv.keep = probe; /* the workers' first opens reuse its validated segment */
 
     evthread_use_pthreads();
     srv.base = event_base_new();
@@ -318,6 +320,7 @@ int ksd_server_run(const ksd_config *cfg)
         ksd_log("%s", srv.base ? err : "cannot create event loop");
         if (srv.base)
             event_base_free(srv.base);
+        ks_searcher_close(srv.keep);
         return 1;
     }
     evconnlistener_set_error_cb(srv.listener, accept_error_cb);
@@ -325,6 +328,7 @@ int ksd_server_run(const ksd_config *cfg)
         fprintf(stderr, "kosearchd: cannot write pid file %s: %s\n", cfg->pid_file, strerror(errno));
         evconnlistener_free(srv.listener);
         event_base_free(srv.base);
+        ks_searcher_close(srv.keep);
         return 1;
     }
 
@@ -396,6 +400,7 @@ int ksd_server_run(const ksd_config *cfg)
     if (srv.listener)
         evconnlistener_free(srv.listener);
     event_base_free(srv.base);
+    ks_searcher_close(srv.keep);
     if (cfg->pid_file)
         unlink(cfg->pid_file);
     return 0;

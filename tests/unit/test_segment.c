@@ -291,6 +291,37 @@ static void test_magic_and_version(void **state)
     assert_int_equal(ks_segment_open(missing, &s, &eb), KS_ENOTFOUND);
 }
 
+/* Opens of one file share a mapping while any is open; a file renamed
+ * over it (what the indexer does) is a new segment. */
+static void test_shared_open(void **state)
+{
+    (void)state;
+    ks_errbuf eb = { "" };
+    ks_segment *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(ks_segment_open(segpath, &a, &eb), 0);
+    assert_int_equal(ks_segment_open(segpath, &b, &eb), 0);
+    assert_ptr_equal(a, b);
+    /* replace the file as the indexer does: a copy renamed over it */
+    size_t n;
+    uint8_t *p = slurp(&n);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s/segment.part", dir);
+    FILE *f = fopen(tmp, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+    free(p);
+    assert_int_equal(rename(tmp, segpath), 0);
+    assert_int_equal(ks_segment_open(segpath, &c, &eb), 0);
+    assert_ptr_not_equal(c, a);
+    assert_int_equal(ks_segment_header(c)->n_terms, ks_segment_header(a)->n_terms);
+    ks_segment_close(a);
+    /* b still holds the first mapping: it stays readable */
+    assert_non_null(ks_segment_find(b, "a", 1));
+    ks_segment_close(b);
+    ks_segment_close(c);
+}
+
 /* Same documents and scores (1e-9 relative) as Xapian, ranked alike. */
 static void test_engine_matches_xapian(void **state)
 {
@@ -348,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_flipped_bytes),
         cmocka_unit_test(test_magic_and_version),
+        cmocka_unit_test(test_shared_open),
         cmocka_unit_test(test_engine_matches_xapian),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
