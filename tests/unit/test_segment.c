@@ -206,14 +206,20 @@ static int walk_all(const ks_segment *s, ks_errbuf *eb)
     return 0;
 }
 
+/* dir/name := p[0..n); the path into path. */
+static void write_file(const char *name, const uint8_t *p, size_t n, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
 static void expect_corrupt(const uint8_t *p, size_t n, const char *what)
 {
     char bad[160];
-    snprintf(bad, sizeof bad, "%s/bad", dir);
-    FILE *f = fopen(bad, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    fclose(f);
+    write_file("bad", p, n, bad, sizeof bad);
     ks_segment *s = NULL;
     ks_errbuf eb = { "" };
     int rc = ks_segment_open(bad, &s, &eb);
@@ -305,11 +311,7 @@ static void test_shared_open(void **state)
     size_t n;
     uint8_t *p = slurp(&n);
     char tmp[160];
-    snprintf(tmp, sizeof tmp, "%s/segment.part", dir);
-    FILE *f = fopen(tmp, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    fclose(f);
+    write_file("segment.part", p, n, tmp, sizeof tmp);
     free(p);
     assert_int_equal(rename(tmp, segpath), 0);
     assert_int_equal(ks_segment_open(segpath, &c, &eb), 0);
