@@ -22,6 +22,7 @@
  *   are already NFKC_Casefold (almost all Korean text) through untouched; only
  *   the segments between normalisation boundaries around other characters are
  *   normalised, so every output character still maps to its source bytes. */
+#include "ks_grow.h"
 #include "ks_analyze.h"
 
 #include <stdlib.h>
@@ -118,22 +119,6 @@ void ks_terms_free(ks_terms *t)
     free(t->a);
     free(t->text);
     memset(t, 0, sizeof *t);
-}
-
-/* Grows *p (elements of size sz) to hold at least need; 0 or KS_ENOMEM. */
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need)
-        ncap *= 2;
-    void *np = realloc(*p, ncap * sz);
-    if (!np)
-        return KS_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return 0;
 }
 
 static int grow3(UChar **u, uint32_t **s, uint32_t **e, size_t *cap, size_t need)
@@ -241,7 +226,7 @@ static int normalize(ks_analyzer *a, size_t n)
             int32_t m = unorm2_normalize(N, a->u16 + i, (int32_t)(j - i), a->tmp,
                                          (int32_t)a->tmp_cap, &ec);
             if (ec == U_BUFFER_OVERFLOW_ERROR) {
-                if (grow((void **)&a->tmp, &a->tmp_cap, (size_t)m + 1, sizeof *a->tmp))
+                if (ks_grow((void **)&a->tmp, &a->tmp_cap, (size_t)m + 1, sizeof *a->tmp))
                     return KS_ENOMEM;
                 continue;
             }
@@ -304,9 +289,9 @@ static int classify(ks_analyzer *a, UChar32 c, UScriptCode *script)
 static int push_term(ks_terms *out, int kind, uint32_t pos, const run_char *chars, size_t nc,
                      size_t max_bytes, int alone)
 {
-    if (grow((void **)&out->a, &out->cap, out->n + 1, sizeof *out->a))
+    if (ks_grow((void **)&out->a, &out->cap, out->n + 1, sizeof *out->a))
         return KS_ENOMEM;
-    if (grow((void **)&out->text, &out->text_cap, out->text_len + nc * 4, 1))
+    if (ks_grow((void **)&out->text, &out->text_cap, out->text_len + nc * 4, 1))
         return KS_ENOMEM;
     uint8_t *dst = (uint8_t *)out->text + out->text_len;
     int32_t w = 0;
@@ -384,7 +369,7 @@ int ks_analyze(ks_analyzer *a, const char *s, size_t len, uint32_t pos_base, ks_
                 cur_script = sc;
         }
         if (cont) {
-            if (grow((void **)&a->run, &a->run_cap, rn + 1, sizeof *a->run))
+            if (ks_grow((void **)&a->run, &a->run_cap, rn + 1, sizeof *a->run))
                 return KS_ENOMEM;
             a->run[rn++] = (run_char){ c, a->nrm_start[k], a->nrm_end[k] };
             continue;
@@ -403,7 +388,7 @@ int ks_analyze(ks_analyzer *a, const char *s, size_t len, uint32_t pos_base, ks_
         if (at_end)
             break;
         if (cls == CLS_CJK || cls == CLS_WORD) {
-            if (grow((void **)&a->run, &a->run_cap, 1, sizeof *a->run))
+            if (ks_grow((void **)&a->run, &a->run_cap, 1, sizeof *a->run))
                 return KS_ENOMEM;
             a->run[rn++] = (run_char){ c, a->nrm_start[k], a->nrm_end[k] };
             cur = cls;

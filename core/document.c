@@ -4,6 +4,7 @@
  * A unigram inside a longer run is stored without positions: no query
  * phrase needs one (a query's unigrams come from one-character words), and
  * leaving them out saves a fifth of the build time (bench/RESULTS.md). */
+#include "ks_grow.h"
 #include "ks_document.h"
 
 #include <stdlib.h>
@@ -13,21 +14,6 @@
 static uint32_t stored_pos(const ks_term *t)
 {
     return t->kind == KS_TERM_UNIGRAM && !t->run_len_1 ? KS_XDB_NOPOS : t->pos;
-}
-
-static int reserve(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap *= 2;
-    void *np = realloc(*p, ncap * sz);
-    if (!np)
-        return KS_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return 0;
 }
 
 int ks_idterm(const char *id, size_t id_len, char *buf, size_t cap)
@@ -59,8 +45,8 @@ int ks_docbuild_make(ks_docbuild *b, ks_analyzer *a, const char *id, size_t id_l
 
     size_t nt = b->title.n, nb = b->body.n;
     size_t plen = strlen(KS_PREFIX_TITLE);
-    if (reserve((void **)&b->p, &b->cap, 2 * nt + nb, sizeof *b->p) ||
-        reserve((void **)&b->aux, &b->aux_cap, b->title.text_len + nt * plen + id_len + 8, 1))
+    if (ks_grow((void **)&b->p, &b->cap, 2 * nt + nb, sizeof *b->p) ||
+        ks_grow((void **)&b->aux, &b->aux_cap, b->title.text_len + nt * plen + id_len + 8, 1))
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
     b->n = 0;
     b->aux_len = 0;
@@ -82,7 +68,7 @@ int ks_docbuild_make(ks_docbuild *b, ks_analyzer *a, const char *id, size_t id_l
      * (unigrams inside longer runs, most of a Korean text's unigrams) once
      * per distinct term with their count, which Xapian stores identically
      * but with a fraction of the per-call map work (bench/RESULTS.md). */
-    if (reserve((void **)&b->slot, &b->cap_slot, 2 * nb + 16, sizeof *b->slot))
+    if (ks_grow((void **)&b->slot, &b->cap_slot, 2 * nb + 16, sizeof *b->slot))
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
     size_t mask = 16;
     while (mask < 2 * nb)

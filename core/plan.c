@@ -20,30 +20,16 @@
 #include <unicode/uscript.h>
 #include <unicode/utf8.h>
 
+#include "ks_grow.h"
 #include "ks_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 32;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*p, nc * sz);
-    if (!np)
-        return KS_ENOMEM;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 static int add_text(ks_plan *p, const char *a, size_t al, const char *b, size_t bl, uint32_t *off)
 {
-    if (grow((void **)&p->text, &p->cap_text, p->text_len + al + bl + 1, 1))
+    if (ks_grow((void **)&p->text, &p->cap_text, p->text_len + al + bl + 1, 1))
         return KS_ENOMEM;
     *off = (uint32_t)p->text_len;
     memcpy(p->text + p->text_len, a, al);
@@ -56,7 +42,7 @@ static int add_text(ks_plan *p, const char *a, size_t al, const char *b, size_t 
 /* Appends a node; returns its index or -1. */
 static long add_node(ks_plan *p, ks_plan_node n)
 {
-    if (grow((void **)&p->nodes, &p->cap_nodes, p->n_nodes + 1, sizeof *p->nodes))
+    if (ks_grow((void **)&p->nodes, &p->cap_nodes, p->n_nodes + 1, sizeof *p->nodes))
         return -1;
     p->nodes[p->n_nodes] = n;
     return (long)p->n_nodes++;
@@ -80,7 +66,7 @@ static long add_op(ks_plan *p, int op, const long *ids, size_t n, uint32_t windo
 {
     if (n == 1 && op != KS_PLAN_PHRASE && op != KS_PLAN_AND_NOT)
         return ids[0];
-    if (grow((void **)&p->kids, &p->cap_kids, p->n_kids + n, sizeof *p->kids))
+    if (ks_grow((void **)&p->kids, &p->cap_kids, p->n_kids + n, sizeof *p->kids))
         return -1;
     ks_plan_node nd = { (uint8_t)op, window, (uint32_t)p->n_kids, (uint32_t)n, 0, 0 };
     for (size_t i = 0; i < n; i++)
@@ -101,8 +87,8 @@ typedef struct seq_term {
 static long plan_seq(ks_plan *p, const char *pfx, const seq_term *seq, size_t n, int hl, int title_only)
 {
     if (hl) {
-        if (grow((void **)&p->hl, &p->cap_hl, p->n_hl + 1, sizeof *p->hl) ||
-            grow((void **)&p->hl_terms, &p->cap_hl_terms, p->n_hl_terms + n, sizeof *p->hl_terms))
+        if (ks_grow((void **)&p->hl, &p->cap_hl, p->n_hl + 1, sizeof *p->hl) ||
+            ks_grow((void **)&p->hl_terms, &p->cap_hl_terms, p->n_hl_terms + n, sizeof *p->hl_terms))
             return -1;
         ks_hl_item *h = &p->hl[p->n_hl++];
         h->first = (uint32_t)p->n_hl_terms;

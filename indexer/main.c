@@ -390,6 +390,26 @@ static int open_live(const char *index, int *lock, ks_xdb_writer **w, char *xpat
     return rc;
 }
 
+/* After an add or delete on the live database: closes the writer (committing
+ * only when rc is 0), stamps the index metadata and rebuilds the segment.
+ * Returns rc or the first error. *segment_failed is set when the change was
+ * committed but the segment could not be rebuilt (the caller says so). */
+static int finish_live(ks_xdb_writer *w, int rc, const char *xpath, int *segment_failed, ks_errbuf *eb)
+{
+    *segment_failed = 0;
+    ks_errbuf ceb;
+    int crc = ks_xdb_writer_close(w, rc == 0, &ceb);
+    if (crc && !rc) {
+        rc = crc;
+        *eb = ceb;
+    }
+    if (!rc)
+        rc = set_meta(xpath, 0, 0, eb);
+    if (!rc && (rc = rebuild_segment(xpath, eb)))
+        *segment_failed = 1;
+    return rc;
+}
+
 static int cmd_add(int argc, char **argv)
 {
     build_args a;
@@ -415,18 +435,10 @@ static int cmd_add(int argc, char **argv)
     ks_pipeline_opts po = { 1, &w, 1, 0, a.batch_set ? a.batch : (unsigned long)-1, 0, a.strict,
                             !a.quiet && isatty(2), a.quiet, 0 };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
-    {
-        ks_errbuf ceb;
-        int crc = ks_xdb_writer_close(w, rc == 0, &ceb);
-        w = NULL;
-        if (crc && !rc) {
-            rc = crc;
-            eb = ceb;
-        }
-    }
-    if (!rc)
-        rc = set_meta(xpath, 0, 0, &eb);
-    if (!rc && (rc = rebuild_segment(xpath, &eb))) {
+    int segfail;
+    rc = finish_live(w, rc, xpath, &segfail, &eb);
+    w = NULL;
+    if (segfail) {
         fprintf(stderr, "%s add: the documents were added, but the scoring segment could not be rebuilt: %s\n",
                 prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
         ks_indexdir_unlock(lock);
@@ -506,18 +518,10 @@ static int cmd_delete(int argc, char **argv)
             deleted++;
         }
     }
-    {
-        ks_errbuf ceb;
-        int crc = ks_xdb_writer_close(w, rc == 0, &ceb);
-        w = NULL;
-        if (crc && !rc) {
-            rc = crc;
-            eb = ceb;
-        }
-    }
-    if (!rc)
-        rc = set_meta(xpath, 0, 0, &eb);
-    if (!rc && (rc = rebuild_segment(xpath, &eb))) {
+    int segfail;
+    rc = finish_live(w, rc, xpath, &segfail, &eb);
+    w = NULL;
+    if (segfail) {
         fprintf(stderr, "%s delete: the documents were deleted, but the scoring segment could not be rebuilt: %s\n",
                 prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
         ks_indexdir_unlock(lock);
