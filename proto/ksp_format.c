@@ -300,6 +300,13 @@ int ksp_format_format(ksp_buf *b, ksp_mode new_mode)
                                : "OK FORMAT text\n");
 }
 
+int ksp_format_authenticated(ksp_buf *b, ksp_mode m)
+{
+    return ksp_buf_puts(b, m == KSP_MODE_JSON
+                               ? "{\"ok\":true,\"authenticated\":true}\n"
+                               : "OK AUTHENTICATED\n");
+}
+
 int ksp_format_reloaded(ksp_buf *b, ksp_mode m, const char *revision,
                         size_t len)
 {
@@ -523,7 +530,11 @@ static const help_entry help_table[] = {
     { KSP_CMD_HELP, "HELP [command]            this text, or details of one command",
       { NULL } },
     { KSP_CMD_RELOAD, "RELOAD                    reopen the index (admin): OK RELOADED <revision>",
-      { NULL } },
+      { "  admin: allowed on kosearchd's --admin-socket, or after AUTH on TCP;",
+        "  otherwise ERR FORBIDDEN", NULL } },
+    { KSP_CMD_AUTH, "AUTH <token>              allow admin commands on this connection: OK AUTHENTICATED",
+      { "  the token is the first line of kosearchd's --admin-token-file;",
+        "  a wrong token is ERR FORBIDDEN, and after 3 the connection is closed", NULL } },
     { KSP_CMD_QUIT, "QUIT                      close the connection: OK BYE",
       { NULL } },
 };

@@ -110,6 +110,10 @@ int ksp_format_format(ksp_buf *b, ksp_mode new_mode);
 int ksp_format_reloaded(ksp_buf *b, ksp_mode m, const char *revision,
                         size_t len);
 
+/* Reply to a good AUTH: OK AUTHENTICATED  |  {"ok":true,"authenticated":true}.
+ * Returns 0 or KS_ENOMEM. */
+int ksp_format_authenticated(ksp_buf *b, ksp_mode m);
+
 /* OK <count>[ ~]  |  {"ok":true,"count":N,"estimate":false}.
  * Returns 0 or KS_ENOMEM. */
 int ksp_format_count(ksp_buf *b, ksp_mode m, uint64_t count, int estimate);

@@ -15,7 +15,7 @@ static const char *const cmd_names[KSP_CMD_COUNT_ALL] = {
     [KSP_CMD_GET] = "GET",      [KSP_CMD_INFO] = "INFO",
     [KSP_CMD_STATS] = "STATS",  [KSP_CMD_HELP] = "HELP",
     [KSP_CMD_QUIT] = "QUIT",    [KSP_CMD_RELOAD] = "RELOAD",
-    [KSP_CMD_FORMAT] = "FORMAT",
+    [KSP_CMD_FORMAT] = "FORMAT", [KSP_CMD_AUTH] = "AUTH",
 };
 
 static const char *const err_words[KSP_ERR_COUNT_ALL] = {
@@ -475,6 +475,16 @@ int ksp_parse_request(const char *line, size_t len, const ksp_limits *lim,
                           "%s takes no arguments", name);
             rc = KS_EINVAL;
         }
+        break;
+    case KSP_CMD_AUTH:
+        /* One word. The messages never quote it: it is a secret. */
+        if (a >= len || b < len) {
+            ksp_error_set(err, KSP_ERR_BAD_REQUEST, 0,
+                          "AUTH takes one argument, the token");
+            rc = KS_EINVAL;
+            break;
+        }
+        req->arg = (ksp_str){ line + a, ae - a };
         break;
     case KSP_CMD_GET:
     case KSP_CMD_FORMAT:

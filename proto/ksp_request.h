@@ -46,10 +46,11 @@ typedef enum ksp_cmd {
     KSP_CMD_HELP,      /* HELP [command] */
     KSP_CMD_QUIT,      /* QUIT -> OK BYE, then close */
     KSP_CMD_RELOAD,    /* RELOAD (admin) */
-    KSP_CMD_FORMAT     /* FORMAT text|json */
+    KSP_CMD_FORMAT,    /* FORMAT text|json */
+    KSP_CMD_AUTH       /* AUTH <token>: enables admin commands (daemon) */
 } ksp_cmd;
 
-#define KSP_CMD_COUNT_ALL 11 /* number of ksp_cmd values including NONE */
+#define KSP_CMD_COUNT_ALL 12 /* number of ksp_cmd values including NONE */
 
 /* Error codes sent on the wire as `ERR <WORD> <message>`. */
 typedef enum ksp_errcode {
@@ -63,7 +64,8 @@ typedef enum ksp_errcode {
     KSP_ERR_INTERNAL,              /* daemon-side failure */
     KSP_ERR_NOT_FOUND,             /* GET of an unknown id (daemon) */
     KSP_ERR_LIMIT_EXCEEDED,        /* limit/offset over the configured max */
-    KSP_ERR_FORBIDDEN              /* admin command not enabled (daemon) */
+    KSP_ERR_FORBIDDEN              /* admin command not allowed on this
+                                      connection, or a failed AUTH (daemon) */
 } ksp_errcode;
 
 #define KSP_ERR_COUNT_ALL 11 /* number of ksp_errcode values including NONE */
@@ -89,7 +91,8 @@ typedef struct ksp_limits {
 typedef struct ksp_request {
     ksp_cmd cmd;               /* the command */
     ksp_str arg;               /* SEARCH/COUNT: query; GET: id; FORMAT: mode
-                                  word; HELP: topic word (may be empty) */
+                                  word; HELP: topic word (may be empty);
+                                  AUTH: the token (never quoted in errors) */
     ksp_mode format;           /* FORMAT: the requested mode */
     ksp_cmd topic;             /* HELP: command asked about, or KSP_CMD_NONE */
     uint32_t limit;            /* SEARCH: hits wanted (default_limit if absent) */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "ks_engine.h"
 #include "ksd.h"
+#include "ksp_token.h"
 
 static uint64_t now_us(void)
 {
@@ -207,18 +208,67 @@ static int cmd_stats(ksd_conn *c)
         { "latency_p999_us", KSP_VAL_UINT, NULL, 0, 0, ksd_stats_quantile(&sum, 0.999), 0 },
         { "reloads", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&srv->reloads), 0 },
         { "reload_failures", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&srv->reload_failures), 0 },
+        { "auth_failures", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&srv->auth_failures), 0 },
         { "threads", KSP_VAL_INT, NULL, 0, srv->nworkers, 0, 0 },
     };
     ksp_format_stats(&c->w->out, c->mode, kv, sizeof kv / sizeof kv[0]);
     return 0;
 }
 
+/* Admin commands need an admin connection: the admin socket, or a TCP
+ * connection after a good AUTH. Returns 0 if c may run cmd, else appends
+ * ERR FORBIDDEN saying how admin commands are enabled, and returns -1. */
+static int admin_only(ksd_conn *c, const char *cmd)
+{
+    if (c->admin)
+        return 0;
+    const ksd_config *cfg = &c->w->srv->cfg;
+    char msg[KSP_MSG_MAX];
+    if (cfg->admin_token)
+        snprintf(msg, sizeof msg, "%s is an admin command: send AUTH <token> first%s", cmd,
+                 cfg->admin_socket ? ", or use the admin socket" : "");
+    else if (cfg->admin_socket)
+        snprintf(msg, sizeof msg, "%s is an admin command: send it on the admin socket", cmd);
+    else
+        snprintf(msg, sizeof msg,
+                 "%s is an admin command, disabled: start kosearchd with --admin-socket PATH "
+                 "or --admin-token-file FILE",
+                 cmd);
+    reply_error(c, KSP_ERR_FORBIDDEN, 0, msg);
+    return -1;
+}
+
+/* AUTH <token>: a good token makes c an admin connection. Wrong tokens
+ * are counted (STATS auth_failures, the log); the KSD_AUTH_MAX_FAILURES-th
+ * on one connection closes it, so guessing costs a reconnect. */
+static int cmd_auth(ksd_conn *c, const ksp_request *req)
+{
+    ksd_server *srv = c->w->srv;
+    const ksd_config *cfg = &srv->cfg;
+    if (cfg->admin_token &&
+        ksp_token_equal(cfg->admin_token, cfg->admin_token_len, req->arg.ptr, req->arg.len)) {
+        c->admin = 1;
+        c->auth_failures = 0;
+        ksd_log("%s: AUTH accepted: admin commands allowed on this connection", c->peer);
+        ksp_format_authenticated(&c->w->out, c->mode);
+        return 0;
+    }
+    atomic_fetch_add(&srv->auth_failures, 1);
+    int close = ++c->auth_failures >= KSD_AUTH_MAX_FAILURES;
+    ksd_log("%s: AUTH refused (%s, %d on this connection)%s", c->peer,
+            cfg->admin_token ? "wrong token" : "no --admin-token-file", c->auth_failures,
+            close ? "; closing" : "");
+    char msg[KSP_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s%s",
+             cfg->admin_token ? "wrong token" : "AUTH is disabled (kosearchd runs without --admin-token-file)",
+             close ? "; closing the connection" : "");
+    return reply_error(c, KSP_ERR_FORBIDDEN, close, msg);
+}
+
 static int cmd_reload(ksd_conn *c)
 {
-    if (!c->w->srv->cfg.admin || !c->loopback)
-        return reply_error(c, KSP_ERR_FORBIDDEN, 0,
-                           c->w->srv->cfg.admin ? "RELOAD is accepted only from loopback clients"
-                                                : "RELOAD is disabled (start kosearchd without --no-admin)");
+    if (admin_only(c, "RELOAD"))
+        return 0;
     uint64_t rev = 0;
     ks_errbuf eb = { "" };
     if (ksd_reload(c->w->srv, c->w, &rev, &eb)) {
@@ -267,6 +317,7 @@ int ksd_execute(ksd_conn *c, const char *line, size_t len)
     case KSP_CMD_HELP: ksp_format_help(&w->out, c->mode, req.topic); return 0;
     case KSP_CMD_QUIT: ksp_format_bye(&w->out, c->mode); return 1;
     case KSP_CMD_RELOAD: return cmd_reload(c);
+    case KSP_CMD_AUTH: return cmd_auth(c, &req);
     case KSP_CMD_FORMAT:
         c->mode = req.format;
         ksp_format_format(&w->out, c->mode);

@@ -165,7 +165,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     conn_free(c);
 }
 
-void ksd_conn_adopt(ksd_worker *w, int fd)
+void ksd_conn_adopt(ksd_worker *w, int fd, int admin)
 {
     ksd_conn *c = calloc(1, sizeof *c);
     struct bufferevent *bev = c ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
@@ -185,6 +185,7 @@ void ksd_conn_adopt(ksd_worker *w, int fd)
     c->bev = bev;
     c->more = more;
     c->mode = KSP_MODE_TEXT;
+    c->admin = admin;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     snprintf(c->peer, sizeof c->peer, "fd %d", fd);
@@ -195,16 +196,15 @@ void ksd_conn_adopt(ksd_worker *w, int fd)
             struct sockaddr_in *a = (struct sockaddr_in *)&ss;
             inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
             port = ntohs(a->sin_port);
-            c->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
         } else if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
             port = ntohs(a->sin6_port);
-            c->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
-        } else if (ss.ss_family == AF_UNIX) {
-            c->loopback = 1;
         }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+        if (ss.ss_family == AF_UNIX)
+            snprintf(c->peer, sizeof c->peer, "admin-socket fd %d", fd);
+        else
+            snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
     }
     c->next = w->conns;
     if (w->conns)
@@ -249,9 +249,9 @@ void ksd_conn_drain_all(ksd_worker *w)
 
 /* A connection handed over after SIGTERM (accepted just before it): its
  * requests are answered like everyone else's. */
-void ksd_conn_adopt_draining(ksd_worker *w, int fd)
+void ksd_conn_adopt_draining(ksd_worker *w, int fd, int admin)
 {
-    ksd_conn_adopt(w, fd);
+    ksd_conn_adopt(w, fd, admin);
     if (w->conns && bufferevent_getfd(w->conns->bev) == fd)
         drain_one(w->conns);
     if (!w->conns)

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -23,6 +24,7 @@
 #define KSD_OUT_LOW (256u << 10)      /* ... and resume when they drain below this */
 #define KSD_HIST_BUCKETS 128          /* latency histogram: 4 buckets per power of two of microseconds */
 #define KSD_DRAIN_SECONDS 10          /* SIGTERM: longest wait for replies in flight */
+#define KSD_AUTH_MAX_FAILURES 3       /* wrong AUTHs on one connection before it is closed */
 
 typedef struct ksd_config {
     const char *index;          /* index directory */
@@ -34,7 +36,12 @@ typedef struct ksd_config {
     const char *log_path;       /* NULL: stderr */
     const char *pid_file;       /* NULL: none */
     int log_queries;            /* one log line per query with its latency */
-    int admin;                  /* RELOAD allowed (from loopback peers only) */
+    const char *admin_socket;   /* --admin-socket: Unix socket path, admin commands allowed; NULL: none */
+    const char *admin_token;    /* --admin-token-file's token (read at start-up); NULL: AUTH refused */
+    size_t admin_token_len;
+    const char *user;           /* --user: drop to this user after binding; NULL: stay */
+    uid_t uid;                  /* --user's ids, looked up by ksd_priv_resolve() */
+    gid_t gid;
     uint32_t max_limit;         /* largest SEARCH limit */
     uint32_t max_window;        /* largest SEARCH offset+limit */
     uint32_t snippet_chars;     /* snippet window */
@@ -53,6 +60,12 @@ typedef struct ksd_stats {
 typedef struct ksd_server ksd_server;
 typedef struct ksd_conn ksd_conn;
 
+/* An accepted connection on its way from the main thread to a worker. */
+typedef struct ksd_pending {
+    int fd;
+    int admin;                   /* came through the admin socket */
+} ksd_pending;
+
 typedef struct ksd_worker {
     int id;
     pthread_t th;
@@ -62,7 +75,7 @@ typedef struct ksd_worker {
     struct event *notify_ev;
     struct event *drain_timer;
     pthread_mutex_t mu;          /* guards pending */
-    int *pending;                /* accepted fds waiting to be adopted */
+    ksd_pending *pending;        /* accepted connections waiting to be adopted */
     size_t n_pending, cap_pending;
     ks_searcher *searcher;       /* this thread's own index handle */
     unsigned searcher_gen;       /* index generation it was opened at */
@@ -77,11 +90,15 @@ struct ksd_server {
     ksp_limits limits;
     struct event_base *base;     /* main thread */
     struct evconnlistener *listener;
+    struct evconnlistener *admin_listener; /* --admin-socket, or NULL */
+    dev_t admin_dev;             /* the socket file we bound (0/0: none): only it is removed at exit */
+    ino_t admin_ino;
     ksd_worker *workers;
     int nworkers, rr;
     atomic_uint index_gen;       /* bumped by a successful reload */
     atomic_int nconns;           /* open connections */
     atomic_uint_fast64_t reloads, reload_failures;
+    atomic_uint_fast64_t auth_failures; /* wrong AUTH tokens */
     pthread_mutex_t reload_mu;   /* one reload at a time */
     ks_searcher *keep;           /* the last searcher opened to check the index (guarded by
                                   * reload_mu): held so that the workers' own opens find its
@@ -97,7 +114,8 @@ struct ksd_conn {
     ksp_mode mode;
     int closing;                 /* close once the output has drained */
     int paused;                  /* reading stopped for back-pressure */
-    int loopback;                /* peer is on the loopback interface */
+    int admin;                   /* admin commands allowed: admin socket, or a good AUTH */
+    int auth_failures;           /* wrong AUTHs on this connection */
     char peer[64];
     ksd_conn *prev, *next;
 };
@@ -115,10 +133,34 @@ int ksd_reload(ksd_server *srv, ksd_worker *w, uint64_t *revision /* OUT */, ks_
 /* Makes sure w's searcher is the current generation; NULL if none is open. */
 ks_searcher *ksd_worker_searcher(ksd_worker *w);
 
+/* Hands an accepted connection to the next worker (round-robin); admin:
+ * it came through the admin socket. Main thread only. */
+void ksd_hand_off(ksd_server *srv, int fd, int admin);
+
+/* admin.c: the --admin-socket listener. */
+/* Binds cfg.admin_socket (mode 0600, owned by cfg.uid/gid when --user is
+ * given) into srv->admin_listener. Removes a stale socket left by a daemon
+ * that died; refuses a path that is not a socket or that a live daemon
+ * answers on. Returns 0, or -1 with a message in err. */
+int ksd_admin_listen(ksd_server *srv, char *err, size_t cap);
+/* Frees the listener (if still open) and removes the socket file. */
+void ksd_admin_close(ksd_server *srv);
+
+/* privdrop.c: --user. */
+/* Looks up cfg->user into cfg->uid/gid. Refuses an unknown user, and
+ * --user when not running as root (unless already that user). Returns 0, or
+ * -1 with a message in err. Call before anything is opened. */
+int ksd_priv_resolve(ksd_config *cfg, char *err, size_t cap);
+/* After every socket and file is open and before any thread starts: drops
+ * to cfg->user (groups, gid, uid: real, effective and saved) and checks that
+ * root cannot be regained; logs it. Without --user, warns when running as
+ * root. Returns 0, or -1 with a message in err. */
+int ksd_priv_drop(const ksd_config *cfg, char *err, size_t cap);
+
 /* conn.c */
-void ksd_conn_adopt(ksd_worker *w, int fd);
+void ksd_conn_adopt(ksd_worker *w, int fd, int admin);
 void ksd_conn_drain_all(ksd_worker *w);
-void ksd_conn_adopt_draining(ksd_worker *w, int fd);
+void ksd_conn_adopt_draining(ksd_worker *w, int fd, int admin);
 
 /* commands.c: runs one request line; appends the reply to w->out. Returns 1
  * when the connection must be closed after the reply. */

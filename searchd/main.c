@@ -9,6 +9,7 @@
 #include "config.h"
 #include "ks_score.h"
 #include "ksd.h"
+#include "ksp_token.h"
 
 static void usage(FILE *f)
 {
@@ -33,9 +34,20 @@ static void usage(FILE *f)
             "      --log FILE           append the log to FILE (default: stderr)\n"
             "      --log-queries        one log line per query with its latency\n"
             "      --pid-file FILE      write the process id to FILE\n"
-            "      --no-admin           refuse RELOAD (otherwise accepted from loopback clients)\n"
+            "      --admin-socket PATH  also listen on a Unix socket at PATH (mode 0600, owned by\n"
+            "                           the --user) where admin commands (RELOAD) are allowed\n"
+            "      --admin-token-file FILE  allow admin commands on TCP connections that send\n"
+            "                           AUTH <token>; the token is FILE's first line (16 to 256\n"
+            "                           printable ASCII bytes) and FILE must not be group- or\n"
+            "                           world-accessible (chmod 600)\n"
+            "      --no-admin           no effect, kept for old scripts: admin commands are\n"
+            "                           refused unless one of the two options above is given\n"
+            "  -u, --user NAME          when started as root: after listening and opening the\n"
+            "                           log, pid file and admin socket, run as NAME (the index\n"
+            "                           must be readable by NAME)\n"
             "  -h, --help               this help\n"
             "      --version            print the version\n\n"
+            "Admin commands (RELOAD) are refused (ERR FORBIDDEN) on other connections.\n"
             "Signals: SIGHUP reloads the index (queries in flight finish on the old one);\n"
             "SIGTERM/SIGINT stop accepting, finish replies in flight, exit 0.\n"
             "Environment: KOSEARCH_SIMD=scalar|sse4|avx2|avx512 forces a scoring kernel\n"
@@ -67,6 +79,8 @@ int main(int argc, char **argv)
         { "pid-file", required_argument, 0, 'p' },    { "no-admin", no_argument, 0, 'N' },
         { "help", no_argument, 0, 'h' },              { "version", no_argument, 0, 'V' },
         { "engine", required_argument, 0, 'E' },
+        { "admin-socket", required_argument, 0, 'A' }, { "admin-token-file", required_argument, 0, 'K' },
+        { "user", required_argument, 0, 'u' },
         { 0, 0, 0, 0 }
     };
     ksd_config cfg;
@@ -81,11 +95,11 @@ int main(int argc, char **argv)
     cfg.max_limit = 1000;
     cfg.max_window = 10000;
     cfg.snippet_chars = 160;
-    cfg.admin = 1;
     cfg.bm25 = bm;
+    const char *token_file = NULL;
     int c;
     long v;
-    while ((c = getopt_long(argc, argv, "i:l:t:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:l:t:u:h", lo, NULL)) != -1) {
         switch (c) {
         case 'i': cfg.index = optarg; break;
         case 'l': cfg.listen = optarg; break;
@@ -117,7 +131,10 @@ int main(int argc, char **argv)
         case 'g': cfg.log_path = optarg; break;
         case 'Q': cfg.log_queries = 1; break;
         case 'p': cfg.pid_file = optarg; break;
-        case 'N': cfg.admin = 0; break;
+        case 'N': break; /* the default now */
+        case 'A': cfg.admin_socket = optarg; break;
+        case 'K': token_file = optarg; break;
+        case 'u': cfg.user = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': puts("kosearchd " PACKAGE_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -130,6 +147,22 @@ int main(int argc, char **argv)
     if (!cfg.index) {
         fprintf(stderr, "kosearchd: --index DIR is required (see --help)\n");
         return 2;
+    }
+    char err[KS_ERRBUF_SIZE + 128];
+    if (ksd_priv_resolve(&cfg, err, sizeof err)) {
+        fprintf(stderr, "kosearchd: %s\n", err);
+        return 2;
+    }
+    /* Read now, as the starting user (the file may be readable by root
+     * only); never taken from the command line, which ps shows. */
+    static char token[KSP_TOKEN_MAX + 1];
+    if (token_file) {
+        ks_errbuf teb = { "" };
+        if (ksp_token_load(token_file, token, &cfg.admin_token_len, &teb)) {
+            fprintf(stderr, "kosearchd: --admin-token-file: %s\n", teb.msg);
+            return 2;
+        }
+        cfg.admin_token = token;
     }
     /* Once, before any worker thread exists: the selection is not thread-safe. */
     ks_errbuf seb = { "" };

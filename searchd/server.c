@@ -35,15 +35,17 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
         }
     }
     for (;;) {
+        ksd_pending p = { -1, 0 };
         pthread_mutex_lock(&w->mu);
-        int cfd = w->n_pending ? w->pending[--w->n_pending] : -1;
+        if (w->n_pending)
+            p = w->pending[--w->n_pending];
         pthread_mutex_unlock(&w->mu);
-        if (cfd < 0)
+        if (p.fd < 0)
             break;
         if (w->draining)
-            ksd_conn_adopt_draining(w, cfd);
+            ksd_conn_adopt_draining(w, p.fd, p.admin);
         else
-            ksd_conn_adopt(w, cfd);
+            ksd_conn_adopt(w, p.fd, p.admin);
     }
 }
 
@@ -153,13 +155,11 @@ static void refuse(ksd_server *srv, evutil_socket_t fd)
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+void ksd_hand_off(ksd_server *srv, int fd, int admin)
 {
-    (void)l;
-    (void)sa;
-    (void)len;
-    ksd_server *srv = arg;
-    if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections) {
+    /* Admin connections are counted but never refused: the operator must
+     * be able to get in when the network clients have used up the limit. */
+    if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections && !admin) {
         atomic_fetch_sub(&srv->nconns, 1);
         refuse(srv, fd);
         return;
@@ -169,7 +169,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     pthread_mutex_lock(&w->mu);
     if (w->n_pending == w->cap_pending) {
         size_t nc = w->cap_pending ? w->cap_pending * 2 : 64;
-        int *np = realloc(w->pending, nc * sizeof *np);
+        ksd_pending *np = realloc(w->pending, nc * sizeof *np);
         if (!np) {
             pthread_mutex_unlock(&w->mu);
             evutil_closesocket(fd);
@@ -179,10 +179,18 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         w->pending = np;
         w->cap_pending = nc;
     }
-    w->pending[w->n_pending++] = fd;
+    w->pending[w->n_pending++] = (ksd_pending){ fd, admin };
     pthread_mutex_unlock(&w->mu);
     ssize_t ignored = write(w->notify[1], "c", 1);
     (void)ignored;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)len;
+    ksd_hand_off(arg, fd, 0);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -203,26 +211,35 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
     ksd_reload(arg, NULL, &rev, &eb);
 }
 
+/* Connections the kernel completed but we had not accepted yet may hold
+ * requests sent before SIGTERM: take them in to be drained, rather than
+ * reset them by closing the listening socket. */
+static void take_queued(ksd_server *srv, evutil_socket_t lfd, int admin)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int cfd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0)
+            break;
+        ksd_hand_off(srv, cfd, admin);
+    }
+}
+
 static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     ksd_server *srv = arg;
     ksd_log("%s: no longer accepting; finishing replies in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (srv->listener) {
-        /* Connections the kernel completed but we had not accepted yet may
-         * hold requests sent before the signal: take them in to be drained,
-         * rather than reset them by closing the listening socket. */
-        evutil_socket_t lfd = evconnlistener_get_fd(srv->listener);
-        for (;;) {
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof ss;
-            int cfd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (cfd < 0)
-                break;
-            accept_cb(srv->listener, cfd, (struct sockaddr *)&ss, (int)sl, srv);
-        }
+        take_queued(srv, evconnlistener_get_fd(srv->listener), 0);
         evconnlistener_free(srv->listener);
         srv->listener = NULL;
+    }
+    if (srv->admin_listener) {
+        take_queued(srv, evconnlistener_get_fd(srv->admin_listener), 1);
+        evconnlistener_free(srv->admin_listener); /* the file goes at exit */
+        srv->admin_listener = NULL;
     }
     for (int i = 0; i < srv->nworkers; i++) {
         ssize_t ignored = write(srv->workers[i].notify[1], "q", 1);
@@ -301,36 +318,41 @@ int ksd_server_run(const ksd_config *cfg)
     srv.limits.max_window = cfg->max_window;
     signal(SIGPIPE, SIG_IGN);
 
-    /* A missing or broken index is a clear message and a non-zero exit. */
-    ks_searcher *probe;
-    ks_index_info info;
-    ks_errbuf eb = { "" };
-    if (ks_searcher_open_engine(cfg->index, cfg->engine, &probe, &eb) || ks_searcher_info(probe, &info, &eb)) {
-        fprintf(stderr, "kosearchd: cannot open index %s: %s\n", cfg->index, eb.msg);
-        ksd_log("cannot open index %s: %s", cfg->index, eb.msg);
-        return 1;
-    }
-    srv.keep = probe; /* the workers' first opens reuse its validated segment */
-
     evthread_use_pthreads();
     srv.base = event_base_new();
-    char err[512];
-    if (!srv.base || !(srv.listener = listen_on(&srv, cfg->listen, err, sizeof err))) {
-        fprintf(stderr, "kosearchd: %s\n", srv.base ? err : "cannot create event loop");
-        ksd_log("%s", srv.base ? err : "cannot create event loop");
-        if (srv.base)
-            event_base_free(srv.base);
-        ks_searcher_close(srv.keep);
+    if (!srv.base) {
+        fprintf(stderr, "kosearchd: cannot create event loop\n");
+        ksd_log("cannot create event loop");
         return 1;
     }
+    /* Every socket and file first, then the privilege drop, then the index
+     * (so it is opened, and found readable or not, as the user that will
+     * reopen it on RELOAD), then the worker threads. */
+    char err[KS_ERRBUF_SIZE + 256];
+    int pid_written = 0;
+    ks_searcher *probe = NULL;
+    ks_index_info info;
+    ks_errbuf eb = { "" };
+    if (!(srv.listener = listen_on(&srv, cfg->listen, err, sizeof err)))
+        goto fail;
     evconnlistener_set_error_cb(srv.listener, accept_error_cb);
-    if (cfg->pid_file && write_pid_file(cfg->pid_file)) {
-        fprintf(stderr, "kosearchd: cannot write pid file %s: %s\n", cfg->pid_file, strerror(errno));
-        evconnlistener_free(srv.listener);
-        event_base_free(srv.base);
-        ks_searcher_close(srv.keep);
-        return 1;
+    if (cfg->admin_socket && ksd_admin_listen(&srv, err, sizeof err))
+        goto fail;
+    if (cfg->pid_file) {
+        if (write_pid_file(cfg->pid_file)) {
+            snprintf(err, sizeof err, "cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
+            goto fail;
+        }
+        pid_written = 1;
     }
+    if (ksd_priv_drop(cfg, err, sizeof err))
+        goto fail;
+    /* A missing or broken index is a clear message and a non-zero exit. */
+    if (ks_searcher_open_engine(cfg->index, cfg->engine, &probe, &eb) || ks_searcher_info(probe, &info, &eb)) {
+        snprintf(err, sizeof err, "cannot open index %s: %s", cfg->index, eb.msg);
+        goto fail;
+    }
+    srv.keep = probe; /* the workers' first opens reuse its validated segment */
 
     srv.nworkers = cfg->threads;
     srv.workers = calloc((size_t)srv.nworkers, sizeof *srv.workers);
@@ -401,7 +423,20 @@ int ksd_server_run(const ksd_config *cfg)
         evconnlistener_free(srv.listener);
     event_base_free(srv.base);
     ks_searcher_close(srv.keep);
+    ksd_admin_close(&srv);
     if (cfg->pid_file)
         unlink(cfg->pid_file);
     return 0;
+
+fail:
+    fprintf(stderr, "kosearchd: %s\n", err);
+    ksd_log("%s", err);
+    ks_searcher_close(probe);
+    if (srv.listener)
+        evconnlistener_free(srv.listener);
+    ksd_admin_close(&srv);
+    if (pid_written)
+        unlink(cfg->pid_file);
+    event_base_free(srv.base);
+    return 1;
 }
