@@ -11,11 +11,13 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "ksp_format.h"
 #include "ksp_reply.h"
 #include "ksp_request.h"
+#include "ksp_token.h"
 
 #define EXIT_SERVER_ERR 1
 #define EXIT_USAGE 2
@@ -31,6 +33,8 @@ typedef struct conn {
 typedef struct options {
     const char *host;  /* -H */
     const char *port;  /* -p */
+    const char *unix_path;  /* -s: Unix socket instead of host/port */
+    const char *token_file; /* --token-file: send AUTH first */
     int json;          /* --json */
     unsigned long limit; /* --limit */
     int bold;          /* highlight with ANSI bold */
@@ -38,7 +42,8 @@ typedef struct options {
 
 static void usage(FILE *f)
 {
-    fputs("usage: kosearch [-H host] [-p port] [--json] [--limit N] [query...]\n"
+    fputs("usage: kosearch [-H host] [-p port | -s PATH] [--token-file FILE] [--json]\n"
+          "                [--limit N] [query...]\n"
           "\n"
           "Searches a kosearchd server (default 127.0.0.1 port 7700).\n"
           "With a query: prints rank, score, title, id and snippet of each hit,\n"
@@ -50,6 +55,11 @@ static void usage(FILE *f)
           "\n"
           "  -H, --host HOST   server host name or address (127.0.0.1)\n"
           "  -p, --port PORT   server port (7700)\n"
+          "  -s, --unix PATH   connect to the Unix socket PATH instead, e.g. kosearchd's\n"
+          "                    --admin-socket (admin commands such as /RELOAD allowed)\n"
+          "      --token-file FILE  send AUTH with the token in FILE's first line before\n"
+          "                    anything else (kosearchd --admin-token-file); FILE must\n"
+          "                    not be group- or world-accessible\n"
           "      --json        ask for JSON replies and print them unchanged\n"
           "      --limit N     hits to show (10)\n"
           "  -h, --help        this text\n"
@@ -90,6 +100,30 @@ static int conn_open(conn *c, const char *host, const char *port)
     if (fd < 0) {
         fprintf(stderr, "kosearch: cannot connect to %s port %s: %s\n", host, port,
                 strerror(saved));
+        return KS_EIO;
+    }
+    c->fd = fd;
+    ksp_reader_init(&c->rd, 0);
+    ksp_buf_init(&c->out);
+    return 0;
+}
+
+static int conn_open_unix(conn *c, const char *path)
+{
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sun.sun_path) {
+        fprintf(stderr, "kosearch: socket path too long (at most %zu bytes): %s\n",
+                sizeof sun.sun_path - 1, path);
+        return KS_EINVAL;
+    }
+    memcpy(sun.sun_path, path, strlen(path));
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+        fprintf(stderr, "kosearch: cannot connect to %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return KS_EIO;
     }
     c->fd = fd;
@@ -295,6 +329,26 @@ static int do_raw(conn *c, const char *cmd, size_t len, int *quit)
     return rep.ok ? 0 : EXIT_SERVER_ERR;
 }
 
+/* Sends AUTH <tok>. Returns 0, EXIT_SERVER_ERR (refused: the reply is
+ * printed) or EXIT_USAGE. */
+static int authenticate(conn *c, const char *tok, size_t len)
+{
+    ksp_buf_reset(&c->out);
+    int rc = ksp_buf_puts(&c->out, "AUTH ") || ksp_buf_append(&c->out, tok, len) ||
+             conn_send(c);
+    ksp_buf_reset(&c->out);
+    if (rc)
+        return EXIT_USAGE;
+    ksp_reply rep;
+    if (conn_reply(c, &rep) != 0)
+        return EXIT_USAGE;
+    if (!rep.ok) {
+        print_server_error(&rep);
+        return EXIT_SERVER_ERR;
+    }
+    return 0;
+}
+
 static int switch_to_json(conn *c)
 {
     ksp_buf_reset(&c->out);
@@ -360,17 +414,19 @@ static int interactive(conn *c, const options *o)
 
 int main(int argc, char **argv)
 {
-    options o = { "127.0.0.1", "7700", 0, KSP_DEFAULT_LIMIT, 0 };
+    options o = { "127.0.0.1", "7700", NULL, NULL, 0, KSP_DEFAULT_LIMIT, 0 };
     static const struct option longopts[] = {
         { "host", required_argument, NULL, 'H' },
         { "port", required_argument, NULL, 'p' },
+        { "unix", required_argument, NULL, 's' },
+        { "token-file", required_argument, NULL, 't' },
         { "json", no_argument, NULL, 'j' },
         { "limit", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "+H:p:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+H:p:s:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'H': o.host = optarg; break;
         case 'p':
@@ -383,6 +439,8 @@ int main(int argc, char **argv)
             }
             o.port = optarg;
             break;
+        case 's': o.unix_path = optarg; break;
+        case 't': o.token_file = optarg; break;
         case 'j': o.json = 1; break;
         case 'l': {
             char *end;
@@ -402,11 +460,23 @@ int main(int argc, char **argv)
     const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
     o.bold = isatty(STDOUT_FILENO) && !(nc && *nc) && !(term && strcmp(term, "dumb") == 0);
 
+    /* The token first: a bad token file is reported before any connection. */
+    char tok[KSP_TOKEN_MAX + 1];
+    size_t tok_len = 0;
+    if (o.token_file) {
+        ks_errbuf eb = { "" };
+        if (ksp_token_load(o.token_file, tok, &tok_len, &eb) != 0) {
+            fprintf(stderr, "kosearch: --token-file: %s\n", eb.msg);
+            return EXIT_USAGE;
+        }
+    }
     conn c;
-    if (conn_open(&c, o.host, o.port) != 0)
+    if ((o.unix_path ? conn_open_unix(&c, o.unix_path) : conn_open(&c, o.host, o.port)) != 0)
         return EXIT_USAGE;
     int status = 0;
-    if (o.json)
+    if (o.token_file)
+        status = authenticate(&c, tok, tok_len);
+    if (status == 0 && o.json)
         status = switch_to_json(&c);
     if (status == 0) {
         if (optind < argc) {

@@ -85,7 +85,7 @@ want() { printf "$1" >"$tmp/want"; }
 
 : >"$tmp/in"
 
-echo "1..33"
+echo "1..40"
 
 # ---- one-shot search, readable output (stdout is a file: plain brackets)
 start_server 'OK 120 2 345 ~\nHIT 1\t2.5\tdoc-1\t카카오 뉴스\t[카카오]는 오늘\nHIT 2\t1\tdoc-2\t\t\nEND\n'
@@ -189,6 +189,38 @@ run -p 99999 x
 check "usage: port above 65535 exits 2" sh -c '[ "$0" -eq 2 ] && grep -q "bad port" "$1"' "$rc" "$tmp/err"
 run -p 0 x
 check "usage: port 0 exits 2" [ "$rc" -eq 2 ]
+
+# ---- --token-file: AUTH <token> first, then the request
+printf 'abcdefghijklmnop0123\nsecond line ignored\n' >"$tmp/token"
+chmod 600 "$tmp/token"
+start_server 'OK AUTHENTICATED\n' 'OK RELOADED 7\n'
+printf '/RELOAD\n' >"$tmp/in"
+run -p "$port" --token-file "$tmp/token"
+stop_server
+want 'AUTH abcdefghijklmnop0123\nRELOAD\n'
+check "token: sends AUTH with the first line of the file, then the command" same "$tmp/log" "$tmp/want"
+check "token: exit status 0" [ "$rc" -eq 0 ]
+start_server 'ERR FORBIDDEN wrong token\n'
+run -p "$port" --token-file "$tmp/token" x
+stop_server
+check "token: refused AUTH exits 1 and says so" sh -c '[ "$0" -eq 1 ] && grep -q "FORBIDDEN: wrong token" "$1"' "$rc" "$tmp/err"
+chmod 640 "$tmp/token"
+run -p "$free" --token-file "$tmp/token" x
+check "token: group-readable token file refused before connecting (exit 2)" \
+    sh -c '[ "$0" -eq 2 ] && grep -q "mode 0640" "$1"' "$rc" "$tmp/err"
+printf 'short\n' >"$tmp/token"
+chmod 600 "$tmp/token"
+run -p "$free" --token-file "$tmp/token" x
+check "token: a token under 16 bytes is refused (exit 2)" \
+    sh -c '[ "$0" -eq 2 ] && grep -q "at least 16" "$1"' "$rc" "$tmp/err"
+: >"$tmp/in"
+
+# ---- -s PATH: Unix socket
+run -s "$tmp/no-such.sock" x
+check "unix: missing socket exits 2 naming it" \
+    sh -c '[ "$0" -eq 2 ] && grep -q "cannot connect to $1" "$2"' "$rc" "$tmp/no-such.sock" "$tmp/err"
+run -s "$tmp/$(printf '%0120d' 0)" x
+check "unix: over-long socket path exits 2" sh -c '[ "$0" -eq 2 ] && grep -q "too long" "$1"' "$rc" "$tmp/err"
 
 # ---- on a terminal, highlights are bold (needs script(1) for a pty)
 if command -v script >/dev/null 2>&1; then

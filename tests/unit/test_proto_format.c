@@ -338,6 +338,8 @@ static void test_reply_simple(void **state)
         { 5, KSP_MODE_JSON, "{\"ok\":true,\"reloaded\":true,\"revision\":\"r17 b\"}\n" },
         { 6, KSP_MODE_TEXT, "OK RELOADED -\n" },
         { 6, KSP_MODE_JSON, "{\"ok\":true,\"reloaded\":true,\"revision\":\"\"}\n" },
+        { 8, KSP_MODE_TEXT, "OK AUTHENTICATED\n" },
+        { 8, KSP_MODE_JSON, "{\"ok\":true,\"authenticated\":true}\n" },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         ksp_buf_reset(&b);
@@ -351,6 +353,7 @@ static void test_reply_simple(void **state)
         case 7: rc = ksp_format_count(&b, rows[i].m, UINT64_MAX, 0); break;
         case 5: rc = ksp_format_reloaded(&b, rows[i].m, "r17 b", 5); break;
         case 6: rc = ksp_format_reloaded(&b, rows[i].m, NULL, 3); break;
+        case 8: rc = ksp_format_authenticated(&b, rows[i].m); break;
         }
         assert_int_equal(rc, 0);
         check_reply(&b, rows[i].m, rows[i].want);

@@ -56,6 +56,13 @@ static const req_case cases[] = {
     { OK_("QUIT", "quit\r\n", KSP_CMD_QUIT) },
     { OK_("RELOAD", "RELOAD", KSP_CMD_RELOAD) },
     { BAD("RELOAD with argument", "RELOAD now", KS_EINVAL, KSP_ERR_BAD_REQUEST) },
+    { OK_("AUTH token", "auth s3cret-Token_0123456789", KSP_CMD_AUTH), .arg = "s3cret-Token_0123456789" },
+    { OK_("AUTH token, blanks around", " AUTH\t tok  \r\n", KSP_CMD_AUTH), .arg = "tok" },
+    /* the token is a secret: messages never quote it */
+    { BAD("AUTH without token", "AUTH", KS_EINVAL, KSP_ERR_BAD_REQUEST),
+      .message = "AUTH takes one argument, the token" },
+    { BAD("AUTH with two words", "AUTH secret1 secret2", KS_EINVAL, KSP_ERR_BAD_REQUEST),
+      .message = "AUTH takes one argument, the token" },
     { OK_("HELP", "HELP", KSP_CMD_HELP), .topic = KSP_CMD_NONE },
     { OK_("HELP search", "help search", KSP_CMD_HELP), .arg = "search",
       .topic = KSP_CMD_SEARCH },
@@ -411,7 +418,7 @@ static void test_cmd_names(void **state)
     (void)state;
     static const char *const names[] = {
         "", "PING", "SEARCH", "COUNT", "GET", "INFO", "STATS", "HELP", "QUIT",
-        "RELOAD", "FORMAT",
+        "RELOAD", "FORMAT", "AUTH",
     };
     assert_int_equal(sizeof names / sizeof names[0], KSP_CMD_COUNT_ALL);
     for (int i = 0; i < KSP_CMD_COUNT_ALL; i++)
