@@ -103,6 +103,7 @@ static int format_ok(ksp_buf *b, ksp_mode m, const ksp_request *req)
     case KSP_CMD_QUIT: return ksp_format_bye(b, m);
     case KSP_CMD_FORMAT: return ksp_format_format(b, m);
     case KSP_CMD_RELOAD: return ksp_format_reloaded(b, m, "r1", 2);
+    case KSP_CMD_AUTH: return ksp_format_authenticated(b, m);
     case KSP_CMD_COUNT: return ksp_format_count(b, m, req->arg.len, req->arg.len & 1);
     case KSP_CMD_HELP: return ksp_format_help(b, m, req->topic);
     case KSP_CMD_SEARCH: {
