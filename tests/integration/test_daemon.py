@@ -109,8 +109,14 @@ class Client:
     """A line-protocol client: reads replies by their first line (PROTOCOL.md 2.1)."""
 
     def __init__(self, port, timeout=IO_TIMEOUT):
+        """port: a TCP port on 127.0.0.1, or the path of a Unix socket (the admin socket)."""
         self.timeout = timeout
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if isinstance(port, str):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(port)
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = bytearray()
         self.pos = 0
 
@@ -247,6 +253,8 @@ def free_port():
 class Daemon:
     def __init__(self, name, index, *args, threads=2):
         self.name = name
+        args = list(args)
+        self.admin_path = args[args.index("--admin-socket") + 1] if "--admin-socket" in args else None
         self.errpath = os.path.join(TMP, name + ".err")
         for attempt in range(5):
             self.port = free_port()
@@ -283,6 +291,10 @@ class Daemon:
 
     def client(self):
         return Client(self.port)
+
+    def admin(self):
+        """A connection on the daemon's --admin-socket (admin commands allowed)."""
+        return Client(self.admin_path)
 
     def stderr(self):
         with open(self.errpath, "rb") as f:
@@ -530,11 +542,16 @@ def t_commands():
     T.ok(r[0] == "OK" and r[-1] == "END" and len(r) > 2, "HELP search: details", r)
     T.ok(c.cmd("HELP FROB")[0].startswith("ERR UNKNOWN_COMMAND"), "HELP FROB: ERR UNKNOWN_COMMAND")
 
-    # RELOAD
+    # RELOAD: an admin command, refused on TCP without AUTH, allowed on the admin socket
     r = c.cmd("RELOAD")
-    T.ok(re.fullmatch(r"OK RELOADED \S+", r[0]) is not None, "RELOAD: OK RELOADED <revision>", r)
+    T.ok(r[0].startswith("ERR FORBIDDEN ") and "admin socket" in r[0],
+         "RELOAD on TCP: ERR FORBIDDEN pointing to the admin socket", r)
+    adm = A.admin()
+    r = adm.cmd("RELOAD")
+    T.ok(re.fullmatch(r"OK RELOADED \S+", r[0]) is not None, "RELOAD on the admin socket: OK RELOADED <revision>", r)
     T.eq(r[0].split()[-1], kv_lines(c.cmd("INFO"), "INFO").get("revision"), "RELOAD's revision is INFO's revision")
     T.eq(stats(c)["reloads"] - s1["reloads"], 1, "STATS reloads counts the RELOAD")
+    adm.close()
 
     # QUIT: OK BYE, then closed; a request pipelined after it is not answered
     c.send("QUIT\nPING\n")
@@ -593,8 +610,13 @@ def t_json():
     T.eq(o["FROB"].get("error"), "UNKNOWN_COMMAND", "JSON UNKNOWN_COMMAND")
     T.eq(o["SEARCH limit=5000 x"].get("error"), "LIMIT_EXCEEDED", "JSON LIMIT_EXCEEDED")
     T.eq(o["FORMAT xml"].get("error"), "BAD_REQUEST", "FORMAT xml: BAD_REQUEST (and the format stays json)")
-    T.ok(o["RELOAD"].get("reloaded") is True and isinstance(o["RELOAD"].get("revision"), str), "JSON RELOAD",
-         o["RELOAD"])
+    T.eq((o["RELOAD"].get("ok"), o["RELOAD"].get("error"), o["RELOAD"].get("close", False)),
+         (False, "FORBIDDEN", False), "JSON RELOAD on TCP: FORBIDDEN, connection kept")
+    adm = A.admin()
+    adm.cmd("FORMAT json")
+    r = json.loads(adm.cmd("RELOAD")[0])
+    T.ok(r.get("reloaded") is True and isinstance(r.get("revision"), str), "JSON RELOAD on the admin socket", r)
+    adm.close()
     T.eq(o["FORMAT JSON"], {"ok": True, "format": "json"}, "FORMAT JSON (upper case)")
     c.cmd("FORMAT json")
     c.send("GET / HTTP/1.1\r\n")
@@ -941,12 +963,13 @@ def t_index_unavailable():
         os.replace(tmp, cur)
 
     c = C.client()
+    adm = C.admin()
     want = norm(c.cmd("SEARCH limit=20 데비안"))
     for how, to in (("a missing generation", "gen-missing"), ("an empty folder", "gen-empty")):
         if to == "gen-empty":
             os.makedirs(os.path.join(C_INDEX, to), exist_ok=True)
         repoint(to)
-        r = c.cmd("RELOAD")
+        r = adm.cmd("RELOAD")
         T.ok(r[0].startswith("ERR INDEX_UNAVAILABLE"), "RELOAD with current -> %s: ERR INDEX_UNAVAILABLE" % how, r)
         others = [C.client() for _ in range(3)]  # land on every worker
         T.ok(norm(c.cmd("SEARCH limit=20 데비안")) == want and
@@ -959,17 +982,19 @@ def t_index_unavailable():
         for o in others:
             o.close()
     repoint(target)
-    r = c.cmd("RELOAD")
+    r = adm.cmd("RELOAD")
     T.ok(r[0].startswith("OK RELOADED"), "RELOAD once the index is back: OK RELOADED", r)
     T.eq(norm(c.cmd("SEARCH limit=20 데비안")), want, "same results after the good RELOAD")
     c.close()
+    adm.close()
 
 
 @section
 def t_forbidden():
     c = D.client()
     r = c.cmd("RELOAD")
-    T.ok(r[0].startswith("ERR FORBIDDEN"), "--no-admin: RELOAD is ERR FORBIDDEN", r)
+    T.ok(r[0].startswith("ERR FORBIDDEN") and "--admin-socket" in r[0],
+         "no admin option (--no-admin is a no-op): RELOAD is ERR FORBIDDEN naming --admin-socket", r)
     T.eq(c.cmd("PING"), ["OK PONG"], "the connection stays open after FORBIDDEN")
     T.eq(kv_lines(c.cmd("INFO"), "INFO").get("threads"), "1", "the --threads 1 daemon runs one worker")
     c.close()
@@ -1005,7 +1030,7 @@ def t_parity():
 def t_reload_under_load():
     queries = ["SEARCH limit=5 -- %s" % w for w in WORDS] + ["COUNT -- %s" % w for w in WORDS + SYLLABLES] + \
               ["SEARCH limit=10 offset=10 -- 의", "GET " + SEED]
-    adm = A.client()
+    adm = A.admin()
     expect = {q: norm(adm.cmd(q)) for q in queries}
     gen0 = kv_lines(adm.cmd("INFO"), "INFO").get("index")
     s0 = stats(adm)
@@ -1178,9 +1203,9 @@ def main():
         C_INDEX = os.path.join(TMP, "index-c")
         shutil.copytree(INDEX, C_INDEX, symlinks=True)
         t_start_failures()
-        A = Daemon("A", INDEX)
+        A = Daemon("A", INDEX, "--admin-socket", os.path.join(TMP, "A.sock"))
         B = Daemon("B", INDEX, "--max-connections", "2", "--max-limit", "50", "--max-window", "100")
-        C = Daemon("C", C_INDEX)
+        C = Daemon("C", C_INDEX, "--admin-socket", os.path.join(TMP, "C.sock"))
         D = Daemon("D", INDEX, "--no-admin", "--pid-file", os.path.join(TMP, "d.pid"), threads=1)
         E = Daemon("E", INDEX, "--idle-timeout", "1")
         t_commands()
