@@ -9,7 +9,6 @@
 # gids, per /proc/PID/status) after binding, still serves and reloads, and
 # owns its admin socket; an unknown user exits 2. Uses the helpers of
 # test_daemon.py (same folder).
-import contextlib
 import os
 import pwd
 import shutil
@@ -202,21 +201,6 @@ def nobody():
         return None
 
 
-@contextlib.contextmanager
-def no_leak_check():
-    """LeakSanitizer stops the threads with ptrace, which a process that has
-    changed its uids may not do: leak checks are off for daemons run with --user."""
-    saved = os.environ.get("ASAN_OPTIONS")
-    os.environ["ASAN_OPTIONS"] = ((saved + ":") if saved else "") + "detect_leaks=0"
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["ASAN_OPTIONS"]
-        else:
-            os.environ["ASAN_OPTIONS"] = saved
-
-
 @td.section
 def t_privdrop():
     pw = nobody()
@@ -236,8 +220,7 @@ def t_privdrop():
     os.mkdir(sockdir, 0o755)
     os.chown(sockdir, pw.pw_uid, pw.pw_gid)
     path = os.path.join(sockdir, "adm.sock")
-    with no_leak_check():
-        d = td.Daemon("P", td.INDEX, "--user", "nobody", "--admin-socket", path, threads=2)
+    d = td.Daemon("P", td.INDEX, "--user", "nobody", "--admin-socket", path, threads=2)
     ids = {}
     with open("/proc/%d/status" % d.pid) as f:
         for line in f:
@@ -265,8 +248,7 @@ def t_privdrop():
     locked = os.path.join(td.TMP, "locked")
     shutil.copytree(td.INDEX, locked, symlinks=True)
     os.chmod(locked, 0o700)
-    with no_leak_check():
-        rc, err = run_ksd("-i", locked, "-l", "127.0.0.1:%d" % td.free_port(), "--user", "nobody")
+    rc, err = run_ksd("-i", locked, "-l", "127.0.0.1:%d" % td.free_port(), "--user", "nobody")
     T.ok(rc == 1 and "cannot open index" in err, "--user nobody with an index only root can read: exit 1",
          "rc=%s %s" % (rc, err))
     # root without --user: a warning
