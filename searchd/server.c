@@ -421,9 +421,9 @@ int ksd_server_run(const ksd_config *cfg)
     event_free(ev_int);
     if (srv.listener)
         evconnlistener_free(srv.listener);
+    ksd_admin_close(&srv);
     event_base_free(srv.base);
     ks_searcher_close(srv.keep);
-    ksd_admin_close(&srv);
     if (cfg->pid_file)
         unlink(cfg->pid_file);
     return 0;
