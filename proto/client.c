@@ -329,39 +329,36 @@ static int do_raw(conn *c, const char *cmd, size_t len, int *quit)
     return rep.ok ? 0 : EXIT_SERVER_ERR;
 }
 
-/* Sends AUTH <tok>. Returns 0, EXIT_SERVER_ERR (refused: the reply is
- * printed) or EXIT_USAGE. */
-static int authenticate(conn *c, const char *tok, size_t len)
+/* Sends the request built in c->out and wants OK back; an ERR reply is
+ * shown by show. Returns 0, EXIT_SERVER_ERR or EXIT_USAGE. */
+static int expect_ok(conn *c, void (*show)(const ksp_reply *))
 {
-    ksp_buf_reset(&c->out);
-    int rc = ksp_buf_puts(&c->out, "AUTH ") || ksp_buf_append(&c->out, tok, len) ||
-             conn_send(c);
-    ksp_buf_reset(&c->out);
-    if (rc)
+    if (conn_send(c) != 0) /* fails too if building the request failed */
         return EXIT_USAGE;
     ksp_reply rep;
     if (conn_reply(c, &rep) != 0)
         return EXIT_USAGE;
     if (!rep.ok) {
-        print_server_error(&rep);
+        show(&rep);
         return EXIT_SERVER_ERR;
     }
     return 0;
 }
 
+/* AUTH <tok>: a refusal is reported on stderr. */
+static int authenticate(conn *c, const char *tok, size_t len)
+{
+    ksp_buf_reset(&c->out);
+    ksp_buf_puts(&c->out, "AUTH ");
+    ksp_buf_append(&c->out, tok, len);
+    return expect_ok(c, print_server_error);
+}
+
 static int switch_to_json(conn *c)
 {
     ksp_buf_reset(&c->out);
-    if (ksp_buf_puts(&c->out, "FORMAT json") != 0 || conn_send(c) != 0)
-        return EXIT_USAGE;
-    ksp_reply rep;
-    if (conn_reply(c, &rep) != 0)
-        return EXIT_USAGE;
-    if (!rep.ok) {
-        put_raw(&rep);
-        return EXIT_SERVER_ERR;
-    }
-    return 0;
+    ksp_buf_puts(&c->out, "FORMAT json");
+    return expect_ok(c, put_raw);
 }
 
 /* Reads queries and /commands from stdin until EOF. Returns the exit

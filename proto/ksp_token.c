@@ -2,48 +2,41 @@
 #include "ksp_token.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* libksproto does not link core/error.c (ks_seterr): its own copy. */
-static int fail(ks_errbuf *eb, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(ks_errbuf *eb, int code, const char *fmt, ...)
-{
-    if (eb) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(eb->msg, sizeof eb->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
+/* Fills eb and returns code. (ks_seterr() is in core/error.c, which
+ * libksproto and the kosearch client do not link.) */
+#define FAIL(code, ...)                                                      \
+    do {                                                                     \
+        snprintf(eb->msg, sizeof eb->msg, __VA_ARGS__);                      \
+        return (code);                                                       \
+    } while (0)
 
 int ksp_token_load(const char *path, char tok[KSP_TOKEN_MAX + 1], size_t *len,
                    ks_errbuf *eb)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return fail(eb, KS_EIO, "cannot open token file %s: %s", path,
-                         strerror(errno));
+        FAIL(KS_EIO, "cannot open token file %s: %s", path,
+             strerror(errno));
     /* fstat on the open file: the mode checked is the mode of what is read */
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(eb, KS_EINVAL, "token file %s is not a regular file",
-                         path);
+        FAIL(KS_EINVAL, "token file %s is not a regular file",
+             path);
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         close(fd);
-        return fail(eb, KS_EINVAL,
-                         "token file %s has mode %04o: group or others may "
-                         "read it, and whoever reads the token gets the admin "
-                         "commands; run chmod 600 %s",
-                         path, (unsigned)(st.st_mode & 07777), path);
+        FAIL(KS_EINVAL,
+             "token file %s has mode %04o: group or others may "
+             "read it, and whoever reads the token gets the admin "
+             "commands; run chmod 600 %s",
+             path, (unsigned)(st.st_mode & 07777), path);
     }
     /* Read one byte more than the longest token so that a longer first
      * line is seen and refused rather than cut. */
@@ -56,8 +49,8 @@ int ksp_token_load(const char *path, char tok[KSP_TOKEN_MAX + 1], size_t *len,
         if (r < 0) {
             int e = errno;
             close(fd);
-            return fail(eb, KS_EIO, "cannot read token file %s: %s",
-                             path, strerror(e));
+            FAIL(KS_EIO, "cannot read token file %s: %s",
+                 path, strerror(e));
         }
         if (r == 0)
             break;
@@ -69,22 +62,22 @@ int ksp_token_load(const char *path, char tok[KSP_TOKEN_MAX + 1], size_t *len,
     if (l > 0 && buf[l - 1] == '\r')
         l--;
     if (l > KSP_TOKEN_MAX)
-        return fail(eb, KS_EINVAL,
-                         "the token in %s is longer than %d bytes", path,
-                         KSP_TOKEN_MAX);
+        FAIL(KS_EINVAL,
+             "the token in %s is longer than %d bytes", path,
+             KSP_TOKEN_MAX);
     if (l < KSP_TOKEN_MIN)
-        return fail(eb, KS_EINVAL,
-                         "the token in %s is %zu bytes long; at least %d are "
-                         "needed (e.g. head -c 32 /dev/urandom | base64 > FILE)",
-                         path, l, KSP_TOKEN_MIN);
+        FAIL(KS_EINVAL,
+             "the token in %s is %zu bytes long; at least %d are "
+             "needed (e.g. head -c 32 /dev/urandom | base64 > FILE)",
+             path, l, KSP_TOKEN_MIN);
     for (size_t i = 0; i < l; i++) {
         unsigned char c = (unsigned char)buf[i];
         if (c <= 0x20 || c >= 0x7f)
-            return fail(eb, KS_EINVAL,
-                             "the token in %s has a byte other than printable "
-                             "ASCII at %zu (blanks are not allowed either: it "
-                             "is sent as one word)",
-                             path, i);
+            FAIL(KS_EINVAL,
+                 "the token in %s has a byte other than printable "
+                 "ASCII at %zu (blanks are not allowed either: it "
+                 "is sent as one word)",
+                 path, i);
     }
     memcpy(tok, buf, l);
     tok[l] = '\0';

@@ -19,7 +19,7 @@
  * opened or read. Returns 0 and fills tok (NUL-terminated) and *len.
  * The messages never include the token. */
 int ksp_token_load(const char *path, char tok[KSP_TOKEN_MAX + 1] /* OUT */,
-                   size_t *len /* OUT */, ks_errbuf *eb /* OUT, may be NULL */);
+                   size_t *len /* OUT */, ks_errbuf *eb /* OUT */);
 
 /* 1 if got[0..got_len) equals want[0..want_len), else 0. The time taken
  * depends on want_len only, not on where the first difference is, so a

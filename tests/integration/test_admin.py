@@ -12,7 +12,6 @@
 import os
 import pwd
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -268,11 +267,7 @@ def main():
     td.TMP = tempfile.mkdtemp(prefix="ks-admin-test.")
     try:
         td.INDEX = os.path.join(td.TMP, "index")
-        p = subprocess.run([td.INDEXER, "build", "-q", "-i", td.CORPUS, "-o", td.INDEX], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=600)
-        if not T.eq(p.returncode, 0, "index of the shared corpus built"):
-            T.note(p.stdout.decode("utf-8", "replace")[-2000:])
-        else:
+        if td.build_index(td.INDEX):
             t_start_refusals()
             t_admin_socket()
             t_auth()
@@ -280,10 +275,7 @@ def main():
     except Exception as e:  # noqa: BLE001
         T.ok(False, "test driver: %s: %s" % (type(e).__name__, e), traceback.format_exc())
     finally:
-        for d in td.DAEMONS:
-            if d.p.poll() is None:
-                d.p.send_signal(signal.SIGKILL)
-                d.p.wait()
+        td.kill_leftovers()
         shutil.rmtree(td.TMP, ignore_errors=True)
     print("1..%d" % T.n)
     return 0

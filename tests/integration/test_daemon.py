@@ -319,6 +319,24 @@ class Daemon:
             return None
 
 
+def build_index(dest):
+    """Indexes the shared corpus into dest (one test point); True if that worked."""
+    p = subprocess.run([INDEXER, "build", "-q", "-i", CORPUS, "-o", dest], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=600)
+    if not T.eq(p.returncode, 0, "index of the shared corpus built"):
+        T.note(p.stdout.decode("utf-8", "replace")[-2000:])
+        return False
+    return True
+
+
+def kill_leftovers():
+    """Kills the daemons still running (after a failure)."""
+    for d in DAEMONS:
+        if d.p.poll() is None:
+            d.p.kill()
+            d.p.wait()
+
+
 def sanitizer_report(text):
     return [line for line in text.splitlines() if any(m in line for m in SANITIZER_MARKS)]
 
@@ -1195,10 +1213,7 @@ def main():
     try:
         CORPUS_ = Corpus(CORPUS)
         INDEX = os.path.join(TMP, "index")
-        p = subprocess.run([INDEXER, "build", "-q", "-i", CORPUS, "-o", INDEX], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=600)
-        if not T.eq(p.returncode, 0, "index of the shared corpus built"):
-            T.note(p.stdout.decode("utf-8", "replace")[-2000:])
+        if not build_index(INDEX):
             return 0
         C_INDEX = os.path.join(TMP, "index-c")
         shutil.copytree(INDEX, C_INDEX, symlinks=True)
@@ -1228,10 +1243,7 @@ def main():
     except Exception as e:  # noqa: BLE001
         T.ok(False, "test driver: %s: %s" % (type(e).__name__, e), traceback.format_exc())
     finally:
-        for d in DAEMONS:
-            if d.p.poll() is None:
-                d.p.kill()
-                d.p.wait()
+        kill_leftovers()
         shutil.rmtree(TMP, ignore_errors=True)
     T.note("total %.1f s" % (time.monotonic() - t_start))
     print("1..%d" % T.n)

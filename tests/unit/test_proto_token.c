@@ -62,36 +62,40 @@ static void test_good_files(void **state)
 static void test_bad_files(void **state)
 {
     (void)state;
-    /* permissions: any group or other bit */
-    write_token_file("0123456789abcdef\n", 17, 0640);
-    expect_load(KS_EINVAL, NULL, "mode 0640");
-    write_token_file("0123456789abcdef\n", 17, 0604);
-    expect_load(KS_EINVAL, NULL, "group or others");
-    write_token_file("0123456789abcdef\n", 17, 0620);
-    expect_load(KS_EINVAL, NULL, "chmod 600");
-    /* length; the message never holds the token */
+    char big[KSP_TOKEN_MAX + 1];
+    memset(big, 'x', sizeof big);
+    static const char good[] = "0123456789abcdef\n";
+    const struct {
+        const char *bytes;
+        size_t len;
+        mode_t mode;
+        const char *msg; /* part of the expected message */
+    } rows[] = {
+        /* permissions: any group or other bit */
+        { good, 17, 0640, "mode 0640" },
+        { good, 17, 0604, "group or others" },
+        { good, 17, 0620, "chmod 600" },
+        /* length: the first line counts */
+        { "shortsecret15by\n", 16, 0600, "15 bytes long; at least 16" },
+        { "", 0, 0600, "0 bytes long" },
+        { "\n0123456789abcdef\n", 18, 0600, "0 bytes long" },
+        { big, KSP_TOKEN_MAX + 1, 0600, "longer than 256" },
+        /* characters: one printable ASCII word */
+        { "0123456789 abcdef\n", 18, 0600, "printable ASCII at 10" },
+        { "0123456789\tabcdef\n", 18, 0600, "printable ASCII at 10" },
+        { "0123456789abcdef\xed\x95\x9c\n", 20, 0600, "printable ASCII at 16" },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        write_token_file(rows[i].bytes, rows[i].len, rows[i].mode);
+        expect_load(KS_EINVAL, NULL, rows[i].msg);
+    }
+    /* the message never holds the token */
     write_token_file("shortsecret15by\n", 16, 0600);
-    expect_load(KS_EINVAL, NULL, "15 bytes long; at least 16");
     char tok[KSP_TOKEN_MAX + 1];
     size_t len;
     ks_errbuf eb = { "" };
-    ksp_token_load(path, tok, &len, &eb);
+    assert_int_equal(ksp_token_load(path, tok, &len, &eb), KS_EINVAL);
     assert_null(strstr(eb.msg, "shortsecret"));
-    write_token_file("", 0, 0600);
-    expect_load(KS_EINVAL, NULL, "0 bytes long");
-    write_token_file("\n0123456789abcdef\n", 18, 0600);
-    expect_load(KS_EINVAL, NULL, "0 bytes long"); /* the first line counts */
-    char big[KSP_TOKEN_MAX + 2];
-    memset(big, 'x', sizeof big);
-    write_token_file(big, KSP_TOKEN_MAX + 1, 0600);
-    expect_load(KS_EINVAL, NULL, "longer than 256");
-    /* characters: one printable ASCII word */
-    write_token_file("0123456789 abcdef\n", 18, 0600);
-    expect_load(KS_EINVAL, NULL, "printable ASCII at 10");
-    write_token_file("0123456789\tabcdef\n", 18, 0600);
-    expect_load(KS_EINVAL, NULL, "printable ASCII at 10");
-    write_token_file("0123456789abcdef\xed\x95\x9c\n", 20, 0600);
-    expect_load(KS_EINVAL, NULL, "printable ASCII at 16");
     /* not a file, no file */
     assert_int_equal(unlink(path), 0);
     expect_load(KS_EIO, NULL, "cannot open token file");
