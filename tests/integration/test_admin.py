@@ -193,6 +193,46 @@ def t_auth():
     T.ok(TOKEN not in d.stderr(), "the token never appears in the daemon's log")
 
 
+def listening_tcp(pid):
+    """Local addresses ("0100007F:1E14" form, as in /proc/net/tcp) of pid's listening TCP sockets."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                col = line.split()
+                if col[3] == "0A" and col[9] in inodes:  # 0A: LISTEN
+                    out.append(col[1])
+    return out
+
+
+@td.section
+def t_default_listen():
+    """Without --listen the daemon listens on 127.0.0.1:7700 and nowhere else."""
+    errpath = os.path.join(td.TMP, "default.err")
+    with open(errpath, "wb") as errf:
+        p = subprocess.Popen([td.KSD, "-i", td.INDEX, "-t", "1"], stdout=subprocess.DEVNULL, stderr=errf)
+    try:
+        started = td.wait_until(lambda: p.poll() is not None or "started:" in open(errpath).read(), 60)
+        err = open(errpath).read()
+        if p.poll() is not None and "in use" in err:
+            T.skip("default listen address is 127.0.0.1:7700 only", "port 7700 is in use on this machine")
+            return
+        T.ok(started and p.poll() is None and listening_tcp(p.pid) == ["0100007F:1E14"],
+             "default listen address is 127.0.0.1:7700 only", err)
+    finally:
+        if p.poll() is None:
+            p.send_signal(15)
+        p.wait(30)
+
+
 def nobody():
     try:
         return pwd.getpwnam("nobody")
@@ -269,6 +309,7 @@ def main():
         td.INDEX = os.path.join(td.TMP, "index")
         if td.build_index(td.INDEX):
             t_start_refusals()
+            t_default_listen()
             t_admin_socket()
             t_auth()
             t_privdrop()
