@@ -260,7 +260,7 @@
     const addMeta = (k, v) => meta.append(el('dt', null, k), el('dd', null, v));
     addMeta('ID', r.body.id || id);
     for (const [k, v] of Object.entries(f)) {
-      if (k !== 'title' && k !== 'body' && v !== '' && v !== null) addMeta(k, typeof v === 'string' ? v : JSON.stringify(v));
+      if (k !== 'title' && k !== 'body' && k !== 'id' && v !== '' && v !== null) addMeta(k, typeof v === 'string' ? v : JSON.stringify(v));
     }
     // One paragraph per line of the stored body.
     for (const line of String(f.body || '').split('\n')) {
