@@ -29,7 +29,7 @@
 
   function readState() {
     const p = new URLSearchParams(location.hash.replace(/^#/, ''));
-    const page = Math.max(1, parseInt(p.get('page') || '1', 10) || 1);
+    const page = Math.min(Math.max(1, parseInt(p.get('page') || '1', 10) || 1), MAX_RESULTS / PER_PAGE);
     return { q: (p.get('q') || '').trim(), page: page, doc: p.get('doc') };
   }
 
@@ -145,6 +145,7 @@
     pager.replaceChildren();
     pager.hidden = true;
     $('noresults').hidden = true;
+    $('pastend').hidden = true;
     setStatus(null, false, null);
   }
 
@@ -222,11 +223,16 @@
     showError('');
     const d = r.body;
     const hits = Array.isArray(d.hits) ? d.hits : [];
+    if (shown.q === q && shown.page !== page) window.scrollTo(0, 0); // a new page starts at its top
     shown = { q: q, page: page };
     results.replaceChildren(...hits.map((h) => resultItem(h, q, page)));
     setStatus(typeof d.total === 'number' ? d.total : hits.length, !!d.estimate, d.took_us);
     $('noresults-q').textContent = q;
-    $('noresults').hidden = hits.length > 0;
+    // No hits on a page past the end (an old link, a shrunken index) is not "no results".
+    const pastEnd = hits.length === 0 && page > 1 && d.total > 0;
+    $('noresults').hidden = hits.length > 0 || pastEnd;
+    $('pastend').hidden = !pastEnd;
+    $('pastend-first').href = hashFor({ q: q, page: 1 });
     renderPager(q, page, typeof d.total === 'number' ? d.total : 0);
     document.title = q + ' - kosearch';
     focusLastOpened();

@@ -277,6 +277,15 @@ async function main() {
   ok(await visible('#noresults') && (await page.textContent('#noresults')).includes(NONE) && (await shownIds()).length === 0,
     'a query without hits shows the no-results state with the query');
 
+  // A page past the end (an old link) says so and links to page 1.
+  const last = Math.floor((p1.total + 9) / 10);
+  await page.goto(BASE + '/#' + new URLSearchParams({ q: QUERY, page: String(last + 5) }));
+  await page.waitForSelector('#pastend:not([hidden])').catch(() => {});
+  ok(await visible('#pastend') && !(await visible('#noresults')) && !(await visible('#error')),
+    'page ' + (last + 5) + ' of ' + last + ': "no results on this page", not "no results"');
+  await page.click('#pastend-first');
+  eq(await waitIds(ids(p1)), ids(p1), 'its link leads to page 1');
+
   // 9. Debounce: five characters typed quickly, at most two searches, and the
   // page ends on the results of the whole text.
   const five = '데이터베이';
