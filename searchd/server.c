@@ -36,14 +36,14 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     }
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        int cfd = w->n_pending ? w->pending[--w->n_pending] : -1;
+        ksd_pending p = w->n_pending ? w->pending[--w->n_pending] : (ksd_pending){ -1, 0 };
         pthread_mutex_unlock(&w->mu);
-        if (cfd < 0)
+        if (p.fd < 0)
             break;
         if (w->draining)
-            ksd_conn_adopt_draining(w, cfd);
+            ksd_conn_adopt_draining(w, p.fd, p.http);
         else
-            ksd_conn_adopt(w, cfd);
+            ksd_conn_adopt(w, p.fd, p.http);
     }
 }
 
@@ -138,9 +138,10 @@ static void refused_event_cb(struct bufferevent *bev, short what, void *arg)
     bufferevent_free(bev); /* EOF, error or the 2 s timeout */
 }
 
-static void refuse(ksd_server *srv, evutil_socket_t fd)
+static void refuse(ksd_server *srv, evutil_socket_t fd, int http)
 {
-    static const char msg[] = "ERR TOO_MANY_CONNECTIONS server is at its connection limit; try again later\n";
+    static const char line[] = "ERR TOO_MANY_CONNECTIONS server is at its connection limit; try again later\n";
+    const char *msg = http ? ksd_http_refusal : line;
     struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         evutil_closesocket(fd);
@@ -149,19 +150,20 @@ static void refuse(ksd_server *srv, evutil_socket_t fd)
     struct timeval tv = { 2, 0 };
     bufferevent_setcb(bev, refused_read_cb, refused_write_cb, refused_event_cb, NULL);
     bufferevent_set_timeouts(bev, &tv, &tv);
-    bufferevent_write(bev, msg, sizeof msg - 1);
+    bufferevent_write(bev, msg, strlen(msg));
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
+/* Both ports: connections of either kind count toward --max-connections. */
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
-    (void)l;
     (void)sa;
     (void)len;
     ksd_server *srv = arg;
+    int http = l && l == srv->http_listener;
     if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections) {
         atomic_fetch_sub(&srv->nconns, 1);
-        refuse(srv, fd);
+        refuse(srv, fd, http);
         return;
     }
     ksd_worker *w = &srv->workers[srv->rr];
@@ -169,7 +171,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     pthread_mutex_lock(&w->mu);
     if (w->n_pending == w->cap_pending) {
         size_t nc = w->cap_pending ? w->cap_pending * 2 : 64;
-        int *np = realloc(w->pending, nc * sizeof *np);
+        ksd_pending *np = realloc(w->pending, nc * sizeof *np);
         if (!np) {
             pthread_mutex_unlock(&w->mu);
             evutil_closesocket(fd);
@@ -179,7 +181,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         w->pending = np;
         w->cap_pending = nc;
     }
-    w->pending[w->n_pending++] = fd;
+    w->pending[w->n_pending++] = (ksd_pending){ fd, http };
     pthread_mutex_unlock(&w->mu);
     ssize_t ignored = write(w->notify[1], "c", 1);
     (void)ignored;
@@ -203,27 +205,33 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
     ksd_reload(arg, NULL, &rev, &eb);
 }
 
+/* Connections the kernel completed but we had not accepted yet may hold
+ * requests sent before the signal: take them in to be drained, rather than
+ * reset them by closing the listening socket. */
+static void stop_listening(ksd_server *srv, struct evconnlistener **lp)
+{
+    if (!*lp)
+        return;
+    evutil_socket_t lfd = evconnlistener_get_fd(*lp);
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int cfd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0)
+            break;
+        accept_cb(*lp, cfd, (struct sockaddr *)&ss, (int)sl, srv);
+    }
+    evconnlistener_free(*lp);
+    *lp = NULL;
+}
+
 static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     ksd_server *srv = arg;
     ksd_log("%s: no longer accepting; finishing replies in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    if (srv->listener) {
-        /* Connections the kernel completed but we had not accepted yet may
-         * hold requests sent before the signal: take them in to be drained,
-         * rather than reset them by closing the listening socket. */
-        evutil_socket_t lfd = evconnlistener_get_fd(srv->listener);
-        for (;;) {
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof ss;
-            int cfd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (cfd < 0)
-                break;
-            accept_cb(srv->listener, cfd, (struct sockaddr *)&ss, (int)sl, srv);
-        }
-        evconnlistener_free(srv->listener);
-        srv->listener = NULL;
-    }
+    stop_listening(srv, &srv->listener);
+    stop_listening(srv, &srv->http_listener);
     for (int i = 0; i < srv->nworkers; i++) {
         ssize_t ignored = write(srv->workers[i].notify[1], "q", 1);
         (void)ignored;
@@ -232,12 +240,12 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Parses "host:port" ("[v6]:port" too) into a bound listener. */
-static struct evconnlistener *listen_on(ksd_server *srv, const char *spec, char *err, size_t cap)
+static struct evconnlistener *listen_on(ksd_server *srv, const char *opt, const char *spec, char *err, size_t cap)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
     if (!colon || colon == spec || !colon[1]) {
-        snprintf(err, cap, "--listen wants HOST:PORT, got '%s'", spec);
+        snprintf(err, cap, "%s wants HOST:PORT, got '%s'", opt, spec);
         return NULL;
     }
     size_t hl = (size_t)(colon - spec);
@@ -246,7 +254,7 @@ static struct evconnlistener *listen_on(ksd_server *srv, const char *spec, char 
         hl -= 2;
     }
     if (hl >= sizeof host) {
-        snprintf(err, cap, "--listen host too long");
+        snprintf(err, cap, "%s host too long", opt);
         return NULL;
     }
     memcpy(host, spec, hl);
@@ -258,7 +266,7 @@ static struct evconnlistener *listen_on(ksd_server *srv, const char *spec, char 
     errno = 0;
     long pn = strtol(port, &end, 10);
     if (port[0] < '0' || port[0] > '9' || *end || errno || pn < 1 || pn > 65535) {
-        snprintf(err, cap, "--listen wants a port from 1 to 65535, got '%s'", port);
+        snprintf(err, cap, "%s wants a port from 1 to 65535, got '%s'", opt, port);
         return NULL;
     }
     struct addrinfo hints, *ai = NULL;
@@ -315,18 +323,25 @@ int ksd_server_run(const ksd_config *cfg)
     evthread_use_pthreads();
     srv.base = event_base_new();
     char err[512];
-    if (!srv.base || !(srv.listener = listen_on(&srv, cfg->listen, err, sizeof err))) {
+    if (!srv.base || !(srv.listener = listen_on(&srv, "--listen", cfg->listen, err, sizeof err)) ||
+        (cfg->http && !(srv.http_listener = listen_on(&srv, "--http", cfg->http, err, sizeof err)))) {
         fprintf(stderr, "kosearchd: %s\n", srv.base ? err : "cannot create event loop");
         ksd_log("%s", srv.base ? err : "cannot create event loop");
+        if (srv.listener)
+            evconnlistener_free(srv.listener);
         if (srv.base)
             event_base_free(srv.base);
         ks_searcher_close(srv.keep);
         return 1;
     }
     evconnlistener_set_error_cb(srv.listener, accept_error_cb);
+    if (srv.http_listener)
+        evconnlistener_set_error_cb(srv.http_listener, accept_error_cb);
     if (cfg->pid_file && write_pid_file(cfg->pid_file)) {
         fprintf(stderr, "kosearchd: cannot write pid file %s: %s\n", cfg->pid_file, strerror(errno));
         evconnlistener_free(srv.listener);
+        if (srv.http_listener)
+            evconnlistener_free(srv.http_listener);
         event_base_free(srv.base);
         ks_searcher_close(srv.keep);
         return 1;
@@ -359,11 +374,11 @@ int ksd_server_run(const ksd_config *cfg)
     event_add(ev_hup, NULL);
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
-    ksd_log("started: index %s (%llu documents, revision %llu), engine %s (kernel %s), listening on %s, "
+    ksd_log("started: index %s (%llu documents, revision %llu), engine %s (kernel %s), listening on %s%s%s, "
             "%d worker threads, max %d connections",
             info.generation, (unsigned long long)info.documents, (unsigned long long)info.revision,
-            cfg->engine == KS_ENGINE_SIMD ? "simd" : "xapian", ks_score_name(), cfg->listen, srv.nworkers,
-            cfg->max_connections);
+            cfg->engine == KS_ENGINE_SIMD ? "simd" : "xapian", ks_score_name(), cfg->listen,
+            cfg->http ? ", HTTP on " : "", cfg->http ? cfg->http : "", srv.nworkers, cfg->max_connections);
 
     event_base_dispatch(srv.base);
 
@@ -399,6 +414,8 @@ int ksd_server_run(const ksd_config *cfg)
     event_free(ev_int);
     if (srv.listener)
         evconnlistener_free(srv.listener);
+    if (srv.http_listener)
+        evconnlistener_free(srv.http_listener);
     event_base_free(srv.base);
     ks_searcher_close(srv.keep);
     if (cfg->pid_file)
