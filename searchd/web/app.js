@@ -72,10 +72,10 @@
     return (us / 1e6).toFixed(2) + '초';
   }
 
-  // A polite message for a failed request (err: thrown or {status, body}).
+  // A polite message for a failed request: status 0 when there was no
+  // answer; body the daemon's {"ok":false,"error":CODE,"message":…}.
   function describeError(status, body) {
-    const e = body && body.error;
-    const msg = e && typeof e.message === 'string' ? e.message : '';
+    const msg = body && typeof body.message === 'string' ? body.message : '';
     switch (status) {
       case 0: return '검색 서버에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.';
       case 400: return '검색어를 해석할 수 없습니다' + (msg ? ': ' + msg : '.');
@@ -375,8 +375,9 @@
 
   // The empty state tells how many documents there are to search.
   getJSON('info', '/info').then((r) => {
-    if (r && r.ok && typeof r.body.documents === 'number') {
-      $('index-info').textContent = '문서 ' + fmtNumber(r.body.documents) + '건을 검색합니다.';
+    const info = r && r.ok && r.body.info;
+    if (info && typeof info.documents === 'number') {
+      $('index-info').textContent = '문서 ' + fmtNumber(info.documents) + '건을 검색합니다.';
     }
   });
 

@@ -128,6 +128,12 @@ async function main() {
   eq(await page.evaluate(() => getComputedStyle(document.querySelector('main')).wordBreak), 'keep-all',
     'page: Korean text breaks between words (word-break: keep-all)');
   ok(await visible('#empty'), 'empty state shown before any query');
+  const info = await api('/info');
+  const docs = info.body && info.body.info && info.body.info.documents;
+  await page.waitForFunction(() => document.getElementById('index-info').textContent !== '').catch(() => {});
+  const infoText = await page.textContent('#index-info');
+  ok(typeof docs === 'number' && infoText.includes(docs.toLocaleString('ko-KR') + '건'),
+    'empty state: the number of documents from /info (' + docs + ')', infoText + ' / ' + info.text.slice(0, 200));
   eq(await page.getByRole('searchbox', { name: '검색어' }).count(), 1, 'the search box has an accessible name');
   await page.evaluate(() => document.activeElement && document.activeElement.blur());
   await page.keyboard.press('/');
@@ -321,7 +327,7 @@ async function main() {
 
   // 11. Errors are shown in the page.
   const bad = await api('/search?' + new URLSearchParams({ q: BAD, limit: '10', offset: '0', highlight: '1' }));
-  const badMsg = bad.body && bad.body.error && bad.body.error.message;
+  const badMsg = bad.body && bad.body.message;
   ok(bad.status === 400 && typeof badMsg === 'string', 'API: "' + BAD + '" is a 400 with an error message', bad.text.slice(0, 300));
   resp = nextSearch(BAD);
   await page.fill('#q', BAD);
