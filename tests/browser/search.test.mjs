@@ -307,21 +307,28 @@ async function main() {
   eq(await waitIds(ids(pFive)), ids(pFive), 'debounce: the page shows the results of the whole text');
 
   // 10. A stale, slow response never overwrites a newer one.
-  let held = 0;
+  const pOther = await apiSearch(OTHER, 0);
+  ok(pOther.hits.length > 0 && ids(pOther).join() !== ids(p1).join(), 'API: ' + OTHER + ' has hits, not those of ' + QUERY);
+  // The first request for QUERY is held for 1.5 s, then let through.
+  let held = 0, slowSeen, slowDone;
+  const seen = new Promise((r) => { slowSeen = r; });
+  const done = new Promise((r) => { slowDone = r; });
   await page.route('**/search?*', async (route) => {
-    if (new URL(route.request().url()).searchParams.get('q') === QUERY && held++ === 0) {
+    const slow = new URL(route.request().url()).searchParams.get('q') === QUERY && held++ === 0;
+    if (slow) {
+      slowSeen();
       await new Promise((r) => setTimeout(r, 1500));
     }
     await route.continue().catch(() => {}); // the page may have aborted it meanwhile
+    if (slow) slowDone();
   });
-  const pOther = await apiSearch(OTHER, 0);
-  ok(pOther.hits.length > 0 && ids(pOther).join() !== ids(p1).join(), 'API: ' + OTHER + ' has hits, not those of ' + QUERY);
   await page.fill('#q', QUERY);
-  await page.waitForTimeout(400); // the slow request is under way
+  await seen; // the slow request is under way
   resp = nextSearch(OTHER);
   await page.fill('#q', OTHER);
   await resp;
-  await page.waitForTimeout(1600); // past the slow one's answer
+  await done;
+  await page.waitForTimeout(300); // time to (wrongly) render the slow answer
   eq(await shownIds(), ids(pOther), 'a slow older search does not replace the newer results');
   await page.unroute('**/search?*');
 
