@@ -10,7 +10,8 @@
 # Without root or network the test is skipped with the reason; under CI=true
 # a missing piece is a failure instead, so CI never passes by skipping.
 # Writes only under $KS_BUILDDIR/tests/browser/work (screenshots: artifacts/).
-# Environment: KS_BUILDDIR, KS_SRCDIR, KS_SHARED (from the harness).
+# Environment: KS_BUILDDIR, KS_SRCDIR, KS_SHARED (from the harness);
+# KS_CHROMIUM (default /usr/bin/chromium).
 set -uo pipefail
 case "${1:-}" in
   -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
