@@ -33,6 +33,27 @@ static void conn_free(ksd_conn *c)
         event_base_loopbreak(w->base);
 }
 
+/* The output has been sent: close, or, when the client has sent bytes we
+ * did not read, close lingering (as refuse() in server.c does): shut our
+ * write side and drop what arrives until EOF or 2 s. Closing with unread
+ * input makes the kernel reset the connection, and the client could lose
+ * the reply (an HTTP 413, say). Returns 1 if c was freed. */
+static int finish_close(ksd_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (c->lingering || (!c->unread && evbuffer_get_length(in) == 0)) {
+        conn_free(c);
+        return 1;
+    }
+    c->lingering = 1;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    struct timeval tv = { 2, 0 };
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+    return 0;
+}
+
 /* Stops reading; the connection is freed once its output has been sent.
  * Returns 1 if c was freed right away (the caller must not touch it). */
 static int close_after_flush(ksd_conn *c)
@@ -40,10 +61,8 @@ static int close_after_flush(ksd_conn *c)
     c->closing = 1;
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-        conn_free(c);
-        return 1;
-    }
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        return finish_close(c);
     return 0;
 }
 
@@ -128,8 +147,12 @@ static int run_commands(ksd_conn *c, int budget)
 
 static void read_cb(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
-    run_commands(arg, KSD_CMDS_PER_EVENT);
+    ksd_conn *c = arg;
+    if (c->lingering) {
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        return;
+    }
+    run_commands(c, KSD_CMDS_PER_EVENT);
 }
 
 static void more_cb(evutil_socket_t fd, short what, void *arg)
@@ -146,8 +169,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
     ksd_conn *c = arg;
     size_t left = evbuffer_get_length(bufferevent_get_output(bev));
     if (c->closing) {
-        if (left == 0)
-            conn_free(c);
+        if (left == 0 && !c->lingering)
+            finish_close(c);
         return;
     }
     if (c->paused && left <= KSD_OUT_LOW) {
@@ -162,6 +185,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     ksd_conn *c = arg;
+    if (c->lingering) { /* the client's EOF, an error or the 2 s are up */
+        conn_free(c);
+        return;
+    }
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !c->closing) {
         /* The client has finished sending (e.g. `nc -N`): answer every
          * complete request it sent, then close once the replies are out. */

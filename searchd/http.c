@@ -27,7 +27,7 @@
 
 const char ksd_http_refusal[] = "HTTP/1.1 429 Too Many Requests\r\n"
                                 "Content-Type: " JSON_TYPE "\r\n"
-                                "Content-Length: 112\r\n"
+                                "Content-Length: 107\r\n" /* the body below; test_http.py checks it */
                                 "Connection: close\r\n"
                                 "Retry-After: 1\r\n"
                                 "\r\n"
@@ -85,6 +85,7 @@ int ksd_http_take(ksd_conn *c, struct evbuffer *in, char **head, size_t *len)
         ksp_buf_free(&body);
         atomic_fetch_add(&c->w->stats.errors, 1);
         ksd_log("%s: HTTP request head over the limit: closed", c->peer);
+        c->unread = 1;
         return -1;
     }
     if (end < 0)
@@ -484,8 +485,10 @@ int ksd_http_execute(ksd_conn *c, char *head, size_t len)
     if (parse_head(head, len, &r)) {
         memset(&r, 0, sizeof r);
         fail(c, &r, 400, KSP_ERR_BAD_REQUEST, "malformed HTTP request");
+        c->unread = 1; /* whatever follows cannot be framed */
         return 1;
     }
+    c->unread = r.has_body; /* a body is never read: close after the response */
     const char *allow = "Allow: GET, HEAD, OPTIONS\r\n";
     int get = r.head || (r.method.len == 3 && memcmp(r.method.ptr, "GET", 3) == 0);
     if (r.method.len == 7 && memcmp(r.method.ptr, "OPTIONS", 7) == 0) {

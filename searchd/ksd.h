@@ -110,6 +110,8 @@ struct ksd_conn {
     ksp_mode mode;
     int http;                    /* speaks HTTP (http.c) rather than the line protocol */
     int closing;                 /* close once the output has drained */
+    int unread;                  /* the client may have sent bytes we will not read: linger at close */
+    int lingering;               /* output sent, write side shut: reading and dropping until EOF */
     int paused;                  /* reading stopped for back-pressure */
     int loopback;                /* peer is on the loopback interface */
     char peer[64];
