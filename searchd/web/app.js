@@ -286,6 +286,7 @@
     const h = location.hash || '#';
     if (h === renderedHash && force !== true) return;
     renderedHash = h;
+    showError(''); // an error belongs to the view that had it
     const s = readState();
     if (!composing && document.activeElement !== box && box.value.trim() !== s.q) box.value = s.q;
     const inDoc = !!s.doc;

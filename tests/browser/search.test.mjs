@@ -332,7 +332,18 @@ async function main() {
   eq(await shownIds(), ids(pOther), 'a slow older search does not replace the newer results');
   await page.unroute('**/search?*');
 
-  // 11. Errors are shown in the page.
+  // 11. Errors are shown in the page: an unknown document (from the results
+  // just shown, which are not searched again), a bad query, no daemon.
+  const missing = await api('/doc/no-such-document');
+  eq(missing.status, 404, 'API: /doc/ of an unknown id is a 404');
+  await page.goto(BASE + '/#' + new URLSearchParams({ doc: 'no-such-document', q: OTHER }));
+  await page.waitForSelector('#error:not([hidden])').catch(() => {});
+  ok(await visible('#error') && /찾을 수 없습니다/.test(await page.textContent('#error')) && await visible('#doc'),
+    'an unknown document: the document view says it was not found', await page.textContent('#error'));
+  await page.click('#doc-back');
+  eq(await waitIds(ids(pOther)), ids(pOther), 'its back link returns to the results');
+  ok(!(await visible('#error')), 'and the error is gone');
+
   const bad = await api('/search?' + new URLSearchParams({ q: BAD, limit: '10', offset: '0', highlight: '1' }));
   const badMsg = bad.body && bad.body.message;
   ok(bad.status === 400 && typeof badMsg === 'string', 'API: "' + BAD + '" is a 400 with an error message', bad.text.slice(0, 300));
