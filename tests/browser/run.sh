@@ -70,7 +70,8 @@ if ! cmp -s "$HERE/package-lock.json" "$DEPS/package-lock.json" ||
 fi
 
 # --- an index and a daemon ---------------------------------------------------
-[ -f "$CORPUS" ] || unavailable "no corpus at $CORPUS"
+# Like the other corpus tests: no corpus is a skip, under CI too.
+[ -f "$CORPUS" ] || { echo "1..0 # SKIP no corpus at $CORPUS"; exit 0; }
 { gzip -dc "$CORPUS" 2>/dev/null || true; } | head -n "$SLICE_DOCS" >"$WORK/slice.jsonl"
 rm -rf "$WORK/index"
 if ! "$BUILD/kosearch-indexer" build -q -j 1 -i "$WORK/slice.jsonl" -o "$WORK/index" >"$WORK/indexer.log" 2>&1; then
