@@ -306,7 +306,7 @@ static int respond(ksd_conn *c, const http_req *r, int status, const char *type,
 {
     ksp_buf *o = &c->w->out;
     const ksd_config *cfg = &c->w->srv->cfg;
-    int close = !r->keep_alive || r->has_body;
+    int close = !r->keep_alive || r->has_body || c->w->draining; /* SIGTERM: this is the last response */
     ksp_buf_printf(o, "HTTP/1.1 %d %s\r\nServer: kosearchd/" PACKAGE_VERSION "\r\n", status, reason(status));
     if (type)
         ksp_buf_printf(o, "Content-Type: %s\r\n", type);

@@ -423,6 +423,13 @@ def t_max_connections():
 
 @section
 def t_shutdown():
+    # an idle keep-alive connection does not hold up SIGTERM: the server closes it
+    idle = socket.create_connection(("127.0.0.1", H.hport), timeout=30)
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+        got += idle.recv(65536)
+    T.ok(got.startswith(b"HTTP/1.1 200 ") and b"Connection: close" not in got, "a kept-alive connection before SIGTERM")
     for d in (H, L, M):
         d.p.send_signal(signal.SIGTERM)
         try:
@@ -433,6 +440,10 @@ def t_shutdown():
         T.eq(rc, 0, "SIGTERM: exit 0")
         rep = sanitizer_report(d.stderr())
         T.ok(not rep, "no sanitizer report", "\n".join(rep[:20]))
+        if d is H:
+            T.ok(idle.recv(65536) == b"" and "still unsent" not in d.stderr(),
+                 "SIGTERM closes an idle HTTP keep-alive connection rather than waiting the drain timeout out")
+            idle.close()
 
 
 def main():
