@@ -69,11 +69,12 @@ int ksd_http_take(ksd_conn *c, struct evbuffer *in, char **head, size_t *len)
     if (e2.pos >= 0 && (end < 0 || e2.pos + 2 < end))
         end = e2.pos + 2;
     size_t have = end < 0 ? evbuffer_get_length(in) : (size_t)end;
-    if (first > max_line + 1 || have > KSD_HTTP_MAX_HEAD) {
+    size_t max_head = max_line + 8192 > KSD_HTTP_MAX_HEAD ? max_line + 8192 : KSD_HTTP_MAX_HEAD;
+    if (first > max_line + 1 || have > max_head) {
         ksp_error err;
         ksp_error_set(&err, KSP_ERR_LINE_TOO_LONG, 1, "%s longer than the limit (%zu bytes)",
                       first > max_line + 1 ? "request line" : "request headers",
-                      first > max_line + 1 ? max_line : (size_t)KSD_HTTP_MAX_HEAD);
+                      first > max_line + 1 ? max_line : max_head);
         ksp_buf body;
         ksp_buf_init(&body);
         ksp_format_error(&body, KSP_MODE_JSON, &err);
@@ -330,22 +331,6 @@ static int respond(ksd_conn *c, const http_req *r, int status, const char *type,
     return close;
 }
 
-static int status_of(ksp_errcode code)
-{
-    switch (code) {
-    case KSP_ERR_BAD_REQUEST:
-    case KSP_ERR_BAD_UTF8:
-    case KSP_ERR_LIMIT_EXCEEDED:
-    case KSP_ERR_UNKNOWN_COMMAND: return 400;
-    case KSP_ERR_NOT_FOUND: return 404;
-    case KSP_ERR_FORBIDDEN: return 403;
-    case KSP_ERR_LINE_TOO_LONG: return 413;
-    case KSP_ERR_TOO_MANY_CONNECTIONS: return 429;
-    case KSP_ERR_INDEX_UNAVAILABLE: return 503;
-    default: return 500;
-    }
-}
-
 /* An error response: the body is FORMAT json's error object. status 0:
  * the one for the code. */
 static int send_err(ksd_conn *c, const http_req *r, int status, const ksp_error *err, const char *extra)
@@ -354,7 +339,7 @@ static int send_err(ksd_conn *c, const http_req *r, int status, const ksp_error 
     ksp_buf_init(&body);
     ksp_format_error(&body, KSP_MODE_JSON, err);
     atomic_fetch_add(&c->w->stats.errors, 1);
-    int close = respond(c, r, status ? status : status_of(err->code), JSON_TYPE, extra,
+    int close = respond(c, r, status ? status : ksp_http_status(err->code), JSON_TYPE, extra,
                         body.data ? body.data : "", body.len);
     ksp_buf_free(&body);
     return close;
