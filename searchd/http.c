@@ -311,7 +311,9 @@ static int respond(ksd_conn *c, const http_req *r, int status, const char *type,
     ksp_buf_printf(o, "HTTP/1.1 %d %s\r\nServer: kosearchd/" PACKAGE_VERSION "\r\n", status, reason(status));
     if (type)
         ksp_buf_printf(o, "Content-Type: %s\r\n", type);
-    ksp_buf_printf(o, "Content-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n", blen);
+    if (status != 204) /* RFC 9110 8.6: never on a 204 */
+        ksp_buf_printf(o, "Content-Length: %zu\r\n", blen);
+    ksp_buf_puts(o, "X-Content-Type-Options: nosniff\r\n");
     if (cfg->ncors) {
         ksp_buf_puts(o, "Vary: Origin\r\n");
         if (cors_allowed(cfg, r->origin)) {
