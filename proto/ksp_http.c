@@ -8,6 +8,22 @@
 
 #include <unicode/utf8.h>
 
+int ksp_http_status(ksp_errcode code)
+{
+    switch (code) {
+    case KSP_ERR_BAD_REQUEST:
+    case KSP_ERR_BAD_UTF8:
+    case KSP_ERR_LIMIT_EXCEEDED:
+    case KSP_ERR_UNKNOWN_COMMAND: return 400;
+    case KSP_ERR_FORBIDDEN: return 403;
+    case KSP_ERR_NOT_FOUND: return 404;
+    case KSP_ERR_LINE_TOO_LONG: return 413;
+    case KSP_ERR_TOO_MANY_CONNECTIONS: return 429;
+    case KSP_ERR_INDEX_UNAVAILABLE: return 503;
+    default: return 500;
+    }
+}
+
 size_t ksp_utf8_count(const char *s, size_t len)
 {
     const uint8_t *u = (const uint8_t *)s;

@@ -69,11 +69,12 @@ int ksd_http_take(ksd_conn *c, struct evbuffer *in, char **head, size_t *len)
     if (e2.pos >= 0 && (end < 0 || e2.pos + 2 < end))
         end = e2.pos + 2;
     size_t have = end < 0 ? evbuffer_get_length(in) : (size_t)end;
-    if (first > max_line + 1 || have > KSD_HTTP_MAX_HEAD) {
+    size_t max_head = max_line + 8192 > KSD_HTTP_MAX_HEAD ? max_line + 8192 : KSD_HTTP_MAX_HEAD;
+    if (first > max_line + 1 || have > max_head) {
         ksp_error err;
         ksp_error_set(&err, KSP_ERR_LINE_TOO_LONG, 1, "%s longer than the limit (%zu bytes)",
                       first > max_line + 1 ? "request line" : "request headers",
-                      first > max_line + 1 ? max_line : (size_t)KSD_HTTP_MAX_HEAD);
+                      first > max_line + 1 ? max_line : max_head);
         ksp_buf body;
         ksp_buf_init(&body);
         ksp_format_error(&body, KSP_MODE_JSON, &err);
@@ -306,11 +307,13 @@ static int respond(ksd_conn *c, const http_req *r, int status, const char *type,
 {
     ksp_buf *o = &c->w->out;
     const ksd_config *cfg = &c->w->srv->cfg;
-    int close = !r->keep_alive || r->has_body;
+    int close = !r->keep_alive || r->has_body || c->w->draining; /* SIGTERM: this is the last response */
     ksp_buf_printf(o, "HTTP/1.1 %d %s\r\nServer: kosearchd/" PACKAGE_VERSION "\r\n", status, reason(status));
     if (type)
         ksp_buf_printf(o, "Content-Type: %s\r\n", type);
-    ksp_buf_printf(o, "Content-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n", blen);
+    if (status != 204) /* RFC 9110 8.6: never on a 204 */
+        ksp_buf_printf(o, "Content-Length: %zu\r\n", blen);
+    ksp_buf_puts(o, "X-Content-Type-Options: nosniff\r\n");
     if (cfg->ncors) {
         ksp_buf_puts(o, "Vary: Origin\r\n");
         if (cors_allowed(cfg, r->origin)) {
@@ -330,22 +333,6 @@ static int respond(ksd_conn *c, const http_req *r, int status, const char *type,
     return close;
 }
 
-static int status_of(ksp_errcode code)
-{
-    switch (code) {
-    case KSP_ERR_BAD_REQUEST:
-    case KSP_ERR_BAD_UTF8:
-    case KSP_ERR_LIMIT_EXCEEDED:
-    case KSP_ERR_UNKNOWN_COMMAND: return 400;
-    case KSP_ERR_NOT_FOUND: return 404;
-    case KSP_ERR_FORBIDDEN: return 403;
-    case KSP_ERR_LINE_TOO_LONG: return 413;
-    case KSP_ERR_TOO_MANY_CONNECTIONS: return 429;
-    case KSP_ERR_INDEX_UNAVAILABLE: return 503;
-    default: return 500;
-    }
-}
-
 /* An error response: the body is FORMAT json's error object. status 0:
  * the one for the code. */
 static int send_err(ksd_conn *c, const http_req *r, int status, const ksp_error *err, const char *extra)
@@ -354,7 +341,7 @@ static int send_err(ksd_conn *c, const http_req *r, int status, const ksp_error 
     ksp_buf_init(&body);
     ksp_format_error(&body, KSP_MODE_JSON, err);
     atomic_fetch_add(&c->w->stats.errors, 1);
-    int close = respond(c, r, status ? status : status_of(err->code), JSON_TYPE, extra,
+    int close = respond(c, r, status ? status : ksp_http_status(err->code), JSON_TYPE, extra,
                         body.data ? body.data : "", body.len);
     ksp_buf_free(&body);
     return close;

@@ -137,7 +137,7 @@ void ksd_conn_drain_all(ksd_worker *w);
 void ksd_conn_adopt_draining(ksd_worker *w, int fd, int http);
 
 /* http.c: the HTTP API over the same connections (proto/HTTP.md). */
-#define KSD_HTTP_MAX_HEAD (64u << 10) /* request line and headers together, at most */
+#define KSD_HTTP_MAX_HEAD (64u << 10) /* request line and headers together, at most (or --max-line + 8 KiB) */
 /* Takes the next complete request head (request line and headers, up to
  * the blank line) out of in into a malloc'd NUL-terminated *head. Returns 1
  * with *head, 0 when more input is needed, or -1 when the head is over a
