@@ -29,6 +29,7 @@ typedef struct ks_search_opts {
     uint32_t snippet_chars;     /* snippet window in characters (default 160) */
     ks_bm25 bm25;               /* ranking parameters (default Xapian's) */
     uint64_t exact_count_limit; /* totals up to this are exact; beyond, estimated and flagged */
+    int hl_ranges;              /* nonzero: fill ks_hit.hl with the snippet's match ranges (default 0) */
 } ks_search_opts;
 
 void ks_search_opts_default(ks_search_opts *o /* OUT */);
@@ -40,6 +41,9 @@ typedef struct ks_hit {
     char *id;             /* external id (malloc'd, NUL-terminated) */
     char *title;          /* title with matches marked */
     char *snippet;        /* body window with matches marked */
+    uint32_t *hl;         /* with opts.hl_ranges: n_hl start,end byte offset pairs into snippet,
+                             the text between each match's markers (malloc'd; NULL when none) */
+    size_t n_hl;
 } ks_hit;
 
 typedef struct ks_results {

@@ -7,6 +7,7 @@
 #define KS_SNIPPET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ks_analyze.h"
 #include "ks_plan.h"
@@ -16,6 +17,10 @@ typedef struct ks_snippet_opts {
     const char *close;      /* marker after a match, e.g. "]" */
     size_t max_chars;       /* window length in characters; 0: the whole text */
     int title;              /* the text is a title: title: items highlight too */
+    uint32_t **ranges;      /* if not NULL: gets a malloc'd array (caller frees) of start,end byte
+                             * offset pairs into *out, one pair per marked match, between its markers;
+                             * exact whatever bytes the text or the markers hold (NULL when none) */
+    size_t *n_ranges;       /* if ranges: number of pairs */
 } ks_snippet_opts;
 
 /* Writes the snippet of text[0..len) into a malloc'd NUL-terminated *out

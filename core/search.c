@@ -41,6 +41,7 @@ void ks_search_opts_default(ks_search_opts *o)
     o->snippet_chars = 160;
     o->bm25 = d;
     o->exact_count_limit = 100000;
+    o->hl_ranges = 0;
 }
 
 const char *ks_engine_kind_name(int engine)
@@ -205,11 +206,15 @@ static int on_hit(void *ud, uint32_t docid, double score, const char *data, size
     const char *body = json_is_string(bv) ? json_string_value(bv) : "";
     size_t tl = json_is_string(tv) ? json_string_length(tv) : 0, bl = json_is_string(bv) ? json_string_length(bv) : 0;
     h->id = dup_n(id ? id : "", id ? strlen(id) : 0);
-    ks_snippet_opts so = { pg->o->hl_open, pg->o->hl_close, 0, 1 };
+    ks_snippet_opts so = { .open = pg->o->hl_open, .close = pg->o->hl_close, .max_chars = 0, .title = 1 };
     size_t ol, nm;
     int rc = h->id ? ks_snippet_make(pg->s->da, pg->plan, title, tl, &so, &h->title, &ol, &nm) : KS_ENOMEM;
     so.max_chars = pg->o->snippet_chars;
     so.title = 0;
+    if (pg->o->hl_ranges) {
+        so.ranges = &h->hl;
+        so.n_ranges = &h->n_hl;
+    }
     if (!rc)
         rc = ks_snippet_make(pg->s->da, pg->plan, body, bl, &so, &h->snippet, &ol, &nm);
     json_decref(o);
@@ -223,6 +228,7 @@ void ks_results_free(ks_results *r)
         free(r->hits[i].id);
         free(r->hits[i].title);
         free(r->hits[i].snippet);
+        free(r->hits[i].hl);
     }
     free(r->hits);
     free(r->plan);

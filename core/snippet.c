@@ -193,7 +193,12 @@ int ks_snippet_make(ks_analyzer *an, const ks_plan *plan, const char *text, size
     size_t ol = strlen(o->open), cl = strlen(o->close);
     size_t cap = (we - ws) + ns * (ol + cl) + 8;
     char *b = malloc(cap), *w = b;
-    if (!b) {
+    /* at most one range per span (spans outside the window get none) */
+    uint32_t *rg = o->ranges && ns ? malloc(ns * 2 * sizeof *rg) : NULL;
+    size_t nrg = 0;
+    if (!b || (o->ranges && ns && !rg)) {
+        free(b);
+        free(rg);
         free(s);
         return KS_ENOMEM;
     }
@@ -210,10 +215,14 @@ int ks_snippet_make(ks_analyzer *an, const ks_plan *plan, const char *text, size
             memcpy(w, o->open, ol);
             w += ol;
             in = 1;
+            if (rg)
+                rg[2 * nrg] = (uint32_t)(w - b);
         }
         char c = text[i];
         *w++ = (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
         if (in && i + 1 == s[k].end) {
+            if (rg)
+                rg[2 * nrg++ + 1] = (uint32_t)(w - b);
             memcpy(w, o->close, cl);
             w += cl;
             in = 0;
@@ -221,6 +230,8 @@ int ks_snippet_make(ks_analyzer *an, const ks_plan *plan, const char *text, size
         }
     }
     if (in) {
+        if (rg)
+            rg[2 * nrg++ + 1] = (uint32_t)(w - b);
         memcpy(w, o->close, cl);
         w += cl;
     }
@@ -231,6 +242,10 @@ int ks_snippet_make(ks_analyzer *an, const ks_plan *plan, const char *text, size
     *w = 0;
     *out = b;
     *out_len = (size_t)(w - b);
+    if (o->ranges) {
+        *o->ranges = rg;
+        *o->n_ranges = nrg;
+    }
     free(s);
     return 0;
 }

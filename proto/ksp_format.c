@@ -159,6 +159,16 @@ static int put_i64(ksp_buf *b, int64_t v)
 
 /* ---- encoders ---------------------------------------------------------- */
 
+int ksp_json_u64(ksp_buf *b, uint64_t v)
+{
+    return put_u64(b, v);
+}
+
+int ksp_json_double(ksp_buf *b, double d, int score)
+{
+    return put_double(b, d, score ? SCORE_DIGITS : VALUE_DIGITS);
+}
+
 static const char hexdig[] = "0123456789abcdef";
 
 /* Is code point c one we never emit raw (C0, DEL, C1)? */

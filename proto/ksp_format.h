@@ -77,6 +77,14 @@ int ksp_buf_printf(ksp_buf *b, const char *fmt, ...)
 
 /* ---- encoders ---------------------------------------------------------- */
 
+/* Appends v in decimal. Returns 0 or KS_ENOMEM. */
+int ksp_json_u64(ksp_buf *b, uint64_t v);
+
+/* Appends d as a JSON number in any locale, with 6 significant digits when
+ * score is nonzero (as SEARCH sends scores), else 15; NaN and infinities as 0.
+ * Returns 0 or KS_ENOMEM. */
+int ksp_json_double(ksp_buf *b, double d, int score);
+
 /* Appends s[0..len) as a quoted JSON string: '"' and '\' escaped, control
  * characters U+0000-U+001F, U+007F-U+009F and U+2028/U+2029 as \uXXXX,
  * each invalid UTF-8 sequence (maximal subpart) as U+FFFD; everything else

@@ -259,7 +259,7 @@ static int is_option(const char *tok, size_t n, size_t *eq)
 }
 
 /* Decimal digits only; saturates at UINT64_MAX. 0 ok, KS_EINVAL if bad. */
-static int parse_number(const char *p, size_t n, uint64_t *out)
+int ksp_parse_number(const char *p, size_t n, uint64_t *out)
 {
     if (n == 0)
         return KS_EINVAL;
@@ -274,6 +274,23 @@ static int parse_number(const char *p, size_t n, uint64_t *out)
             v = v * 10 + d;
     }
     *out = v;
+    return 0;
+}
+
+int ksp_check_page(const ksp_limits *lim, uint64_t limit, uint64_t offset, ksp_error *err)
+{
+    if (limit > lim->max_limit) {
+        ksp_error_set(err, KSP_ERR_LIMIT_EXCEEDED, 0,
+                      "limit must be at most %lu",
+                      (unsigned long)lim->max_limit);
+        return KS_ETOOBIG;
+    }
+    if (offset > lim->max_window || limit + offset > lim->max_window) {
+        ksp_error_set(err, KSP_ERR_LIMIT_EXCEEDED, 0,
+                      "offset+limit must be at most %lu",
+                      (unsigned long)lim->max_window);
+        return KS_ETOOBIG;
+    }
     return 0;
 }
 
@@ -339,7 +356,7 @@ static int parse_query_args(const char *s, size_t len, size_t i, int allowed,
             req->hl_close = (ksp_str){ comma + 1, cl };
         } else {
             uint64_t v;
-            if (parse_number(val, vlen, &v) != 0) {
+            if (ksp_parse_number(val, vlen, &v) != 0) {
                 ksp_error_set(err, KSP_ERR_BAD_REQUEST, 0,
                               "%.*s= needs a decimal number, got '%.*s'",
                               (int)eq, tok, quote_len(val, vlen), val);
@@ -364,18 +381,9 @@ static int parse_query_args(const char *s, size_t len, size_t i, int allowed,
     req->arg = (ksp_str){ s + i, end - i };
 
     if (allowed) {
-        if (limit > lim->max_limit) {
-            ksp_error_set(err, KSP_ERR_LIMIT_EXCEEDED, 0,
-                          "limit must be at most %lu",
-                          (unsigned long)lim->max_limit);
-            return KS_ETOOBIG;
-        }
-        if (offset > lim->max_window || limit + offset > lim->max_window) {
-            ksp_error_set(err, KSP_ERR_LIMIT_EXCEEDED, 0,
-                          "offset+limit must be at most %lu",
-                          (unsigned long)lim->max_window);
-            return KS_ETOOBIG;
-        }
+        int rc = ksp_check_page(lim, limit, offset, err);
+        if (rc)
+            return rc;
         req->limit = (uint32_t)limit;
         req->offset = (uint32_t)offset;
     }

@@ -133,6 +133,16 @@ int ksp_looks_like_http(const char *line, size_t len);
 int ksp_error_set(ksp_error *err /* OUT */, ksp_errcode code, int close,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Parses n > 0 ASCII digits (no sign, no blanks) into *out, saturating at
+ * UINT64_MAX. Returns 0, or KS_EINVAL for anything else. */
+int ksp_parse_number(const char *p, size_t n, uint64_t *out /* OUT */);
+
+/* Checks a SEARCH page against lim (limit at most max_limit, offset+limit
+ * at most max_window). Returns 0, or KS_ETOOBIG with err set to
+ * LIMIT_EXCEEDED. */
+int ksp_check_page(const ksp_limits *lim, uint64_t limit, uint64_t offset,
+                   ksp_error *err /* OUT */);
+
 /* Static code word for code ("BAD_REQUEST"...); "" for KSP_ERR_NONE and
  * "INTERNAL" for values outside the enum. Never NULL. */
 const char *ksp_errcode_word(ksp_errcode code);

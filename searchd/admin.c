@@ -20,7 +20,7 @@ static void admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
     (void)l;
     (void)sa;
     (void)len;
-    ksd_hand_off(arg, fd, 1);
+    ksd_hand_off(arg, fd, 1, 0);
 }
 
 static void admin_error_cb(struct evconnlistener *l, void *arg)

@@ -1,22 +1,12 @@
 /* Protocol v1 commands run inline on the worker: parse (proto/), execute
- * against this worker's searcher, format the reply into w->out. */
-#include <jansson.h>
+ * against this worker's searcher (the bodies shared with HTTP are in
+ * ops.c), format the reply into w->out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "config.h"
-#include "ks_engine.h"
 #include "ksd.h"
 #include "ksp_token.h"
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static int reply_error(ksd_conn *c, ksp_errcode code, int close, const char *msg)
 {
@@ -27,20 +17,12 @@ static int reply_error(ksd_conn *c, ksp_errcode code, int close, const char *msg
     return close;
 }
 
-/* Maps a searcher error to a protocol error: the user's fault or ours. */
-static int search_error(ksd_conn *c, int rc, const ks_errbuf *eb, const char *q, size_t ql)
+/* Sends an error an ops.c body gave back (the connection stays open). */
+static int reply_op_error(ksd_conn *c, const ksp_error *err)
 {
-    switch (rc) {
-    case KS_EINVAL:
-    case KS_ETOOBIG:
-        return reply_error(c, KSP_ERR_BAD_REQUEST, 0, eb->msg);
-    case KS_EUTF8:
-        return reply_error(c, KSP_ERR_BAD_UTF8, 0, eb->msg);
-    default:
-        ksd_log("%s: query failed: %.*s: %s (%s)", c->peer, (int)(ql > 200 ? 200 : ql), q, eb->msg,
-                ks_strerror(rc));
-        return reply_error(c, KSP_ERR_INTERNAL, 0, "the search failed on the server; see its log");
-    }
+    ksp_format_error(&c->w->out, c->mode, err);
+    atomic_fetch_add(&c->w->stats.errors, 1);
+    return 0;
 }
 
 /* The parser fills in the default markers when hl= is absent, so an empty
@@ -54,7 +36,6 @@ static void copy_marker(char *dst, ksp_str s)
 
 static int cmd_search(ksd_conn *c, ks_searcher *s, const ksp_request *req)
 {
-    ksd_worker *w = c->w;
     ks_search_opts o;
     ks_search_opts_default(&o);
     char hl_open[KSP_HL_MAX + 1], hl_close[KSP_HL_MAX + 1];
@@ -64,32 +45,14 @@ static int cmd_search(ksd_conn *c, ks_searcher *s, const ksp_request *req)
     o.limit = req->limit;
     o.hl_open = hl_open;
     o.hl_close = hl_close;
-    o.snippet_chars = w->srv->cfg.snippet_chars;
-    o.bm25 = w->srv->cfg.bm25;
     ks_results r;
-    ks_errbuf eb = { "" };
-    uint64_t t0 = now_us();
-    int rc = ks_search(s, req->arg.ptr, req->arg.len, &o, &r, &eb);
-    uint64_t took = now_us() - t0;
-    ksd_stats_latency(&w->stats, took);
-    atomic_fetch_add(&w->stats.queries, 1);
-    if (rc)
-        return search_error(c, rc, &eb, req->arg.ptr, req->arg.len);
-    ksp_hit *hits = calloc(r.n ? r.n : 1, sizeof *hits);
-    if (!hits) {
-        ks_results_free(&r);
-        return reply_error(c, KSP_ERR_INTERNAL, 0, "out of memory");
-    }
-    for (size_t i = 0; i < r.n; i++) {
-        const ks_hit *h = &r.hits[i];
-        hits[i] = (ksp_hit){ h->rank, h->score, { h->id, strlen(h->id) }, { h->title, strlen(h->title) },
-                             { h->snippet, strlen(h->snippet) } };
-    }
+    ksp_hit *hits;
+    ksp_error err;
+    uint64_t took;
+    if (ksd_op_search(c->w, c->peer, s, req->arg.ptr, req->arg.len, &o, &r, &hits, &took, &err))
+        return reply_op_error(c, &err);
     ksp_search_result res = { r.total, r.estimate, took, hits, r.n };
-    ksp_format_search(&w->out, c->mode, &res);
-    if (w->srv->cfg.log_queries)
-        ksd_log("%s: SEARCH %.*s -> %llu hits, %zu returned, %llu us", c->peer, (int)req->arg.len, req->arg.ptr,
-                (unsigned long long)r.total, r.n, (unsigned long long)took);
+    ksp_format_search(&c->w->out, c->mode, &res);
     free(hits);
     ks_results_free(&r);
     return 0;
@@ -97,121 +60,31 @@ static int cmd_search(ksd_conn *c, ks_searcher *s, const ksp_request *req)
 
 static int cmd_count(ksd_conn *c, ks_searcher *s, const ksp_request *req)
 {
-    ks_errbuf eb = { "" };
-    uint64_t n = 0, t0 = now_us();
-    int rc = ks_search_count(s, req->arg.ptr, req->arg.len, &n, &eb);
-    uint64_t took = now_us() - t0;
-    ksd_stats_latency(&c->w->stats, took);
-    atomic_fetch_add(&c->w->stats.queries, 1);
-    if (rc)
-        return search_error(c, rc, &eb, req->arg.ptr, req->arg.len);
-    ksp_format_count(&c->w->out, c->mode, n, 0);
-    if (c->w->srv->cfg.log_queries)
-        ksd_log("%s: COUNT %.*s -> %llu, %llu us", c->peer, (int)req->arg.len, req->arg.ptr, (unsigned long long)n,
-                (unsigned long long)took);
+    ksp_error err;
+    if (ksd_op_count(c->w, c->peer, s, req->arg.ptr, req->arg.len, &c->w->out, c->mode, &err))
+        return reply_op_error(c, &err);
     return 0;
 }
 
 static int cmd_get(ksd_conn *c, ks_searcher *s, const ksp_request *req)
 {
-    ks_errbuf eb = { "" };
-    char *data = NULL;
-    size_t len = 0;
-    int rc = ks_search_get(s, req->arg.ptr, req->arg.len, &data, &len, &eb);
-    if (rc == KS_ENOTFOUND)
-        return reply_error(c, KSP_ERR_NOT_FOUND, 0, "no document with that id");
-    if (rc)
-        return search_error(c, rc, &eb, req->arg.ptr, req->arg.len);
-    json_t *o = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
-    free(data);
-    size_t n = json_object_size(o), i = 0;
-    ksp_kv *kv = calloc(n ? n : 1, sizeof *kv);
-    char **tmp = calloc(n ? n : 1, sizeof *tmp);
-    if (!o || !kv || !tmp) {
-        json_decref(o);
-        free(kv);
-        free(tmp);
-        return reply_error(c, KSP_ERR_INTERNAL, 0, "stored document could not be read");
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v) {
-        kv[i].key = key;
-        kv[i].type = KSP_VAL_STR;
-        if (json_is_string(v)) {
-            kv[i].str = json_string_value(v);
-            kv[i].str_len = json_string_length(v);
-        } else { /* tags and other structured values: as JSON text */
-            tmp[i] = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            kv[i].str = tmp[i] ? tmp[i] : "";
-            kv[i].str_len = strlen(kv[i].str);
-        }
-        i++;
-    }
-    ksp_format_fields(&c->w->out, c->mode, req->arg, kv, n);
-    for (i = 0; i < n; i++)
-        free(tmp[i]);
-    free(tmp);
-    free(kv);
-    json_decref(o);
+    ksp_error err;
+    if (ksd_op_get(c->peer, s, req->arg, &c->w->out, c->mode, &err))
+        return reply_op_error(c, &err);
     return 0;
 }
 
 static int cmd_info(ksd_conn *c, ks_searcher *s)
 {
-    ks_index_info info;
-    ks_errbuf eb = { "" };
-    if (ks_searcher_info(s, &info, &eb))
-        return reply_error(c, KSP_ERR_INTERNAL, 0, eb.msg);
-    ksd_server *srv = c->w->srv;
-    /* PROTOCOL.md 4: the revision is an opaque word, a JSON string */
-    char rev[32];
-    int rn = snprintf(rev, sizeof rev, "%llu", (unsigned long long)info.revision);
-    char bm[128];
-    const ks_bm25 *b = &srv->cfg.bm25;
-    snprintf(bm, sizeof bm, "k1=%g,k2=%g,k3=%g,b=%g,min_normlen=%g", b->k1, b->k2, b->k3, b->b, b->min_normlen);
-    const char *ename = ks_engine_kind_name(ks_searcher_engine(s));
-    /* the BM25 kernel: only the native engine has one */
-    const char *kname = ks_searcher_engine(s) == KS_ENGINE_SIMD ? ks_engine_kernel_name() : "none";
-    ksp_kv kv[] = {
-        { "documents", KSP_VAL_UINT, NULL, 0, 0, info.documents, 0 },
-        { "terms", KSP_VAL_UINT, NULL, 0, 0, info.terms, 0 },
-        { "revision", KSP_VAL_STR, rev, (size_t)rn, 0, 0, 0 },
-        { "average_length", KSP_VAL_DOUBLE, NULL, 0, 0, 0, info.avglength },
-        { "index", KSP_VAL_STR, info.generation, strlen(info.generation), 0, 0, 0 },
-        { "built_at", KSP_VAL_STR, info.built_at, strlen(info.built_at), 0, 0, 0 },
-        { "updated_at", KSP_VAL_STR, info.updated_at, strlen(info.updated_at), 0, 0, 0 },
-        { "engine", KSP_VAL_STR, ename, strlen(ename), 0, 0, 0 },
-        { "simd", KSP_VAL_STR, kname, strlen(kname), 0, 0, 0 },
-        { "bm25", KSP_VAL_STR, bm, strlen(bm), 0, 0, 0 },
-        { "threads", KSP_VAL_INT, NULL, 0, srv->nworkers, 0, 0 },
-        { "version", KSP_VAL_STR, PACKAGE_VERSION, strlen(PACKAGE_VERSION), 0, 0, 0 },
-    };
-    ksp_format_info(&c->w->out, c->mode, kv, sizeof kv / sizeof kv[0]);
+    ksp_error err;
+    if (ksd_op_info(c->w->srv, s, &c->w->out, c->mode, &err))
+        return reply_op_error(c, &err);
     return 0;
 }
 
 static int cmd_stats(ksd_conn *c)
 {
-    ksd_server *srv = c->w->srv;
-    ksd_stats sum;
-    ksd_stats_sum(srv, &sum);
-    ksp_kv kv[] = {
-        { "uptime_s", KSP_VAL_UINT, NULL, 0, 0, (uint64_t)(time(NULL) - srv->started), 0 },
-        { "connections", KSP_VAL_UINT, NULL, 0, 0, (uint64_t)atomic_load(&srv->nconns), 0 },
-        { "connections_total", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&sum.connections), 0 },
-        { "commands", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&sum.commands), 0 },
-        { "queries", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&sum.queries), 0 },
-        { "errors", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&sum.errors), 0 },
-        { "latency_p50_us", KSP_VAL_UINT, NULL, 0, 0, ksd_stats_quantile(&sum, 0.50), 0 },
-        { "latency_p99_us", KSP_VAL_UINT, NULL, 0, 0, ksd_stats_quantile(&sum, 0.99), 0 },
-        { "latency_p999_us", KSP_VAL_UINT, NULL, 0, 0, ksd_stats_quantile(&sum, 0.999), 0 },
-        { "reloads", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&srv->reloads), 0 },
-        { "reload_failures", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&srv->reload_failures), 0 },
-        { "auth_failures", KSP_VAL_UINT, NULL, 0, 0, atomic_load(&srv->auth_failures), 0 },
-        { "threads", KSP_VAL_INT, NULL, 0, srv->nworkers, 0, 0 },
-    };
-    ksp_format_stats(&c->w->out, c->mode, kv, sizeof kv / sizeof kv[0]);
+    ksd_op_stats(c->w->srv, &c->w->out, c->mode);
     return 0;
 }
 

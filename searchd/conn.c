@@ -33,6 +33,27 @@ static void conn_free(ksd_conn *c)
         event_base_loopbreak(w->base);
 }
 
+/* The output has been sent: close, or, when the client has sent bytes we
+ * did not read, close lingering (as refuse() in server.c does): shut our
+ * write side and drop what arrives until EOF or 2 s. Closing with unread
+ * input makes the kernel reset the connection, and the client could lose
+ * the reply (an HTTP 413, say). Returns 1 if c was freed. */
+static int finish_close(ksd_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (c->lingering || (!c->unread && evbuffer_get_length(in) == 0)) {
+        conn_free(c);
+        return 1;
+    }
+    c->lingering = 1;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    struct timeval tv = { 2, 0 };
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+    return 0;
+}
+
 /* Stops reading; the connection is freed once its output has been sent.
  * Returns 1 if c was freed right away (the caller must not touch it). */
 static int close_after_flush(ksd_conn *c)
@@ -40,10 +61,8 @@ static int close_after_flush(ksd_conn *c)
     c->closing = 1;
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-        conn_free(c);
-        return 1;
-    }
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        return finish_close(c);
     return 0;
 }
 
@@ -65,12 +84,35 @@ static void send_error(ksd_conn *c, ksp_errcode code, const char *msg)
     atomic_fetch_add(&c->w->stats.errors, 1);
 }
 
-/* Runs up to `budget` complete request lines. Returns 1 if c was freed. */
+/* Takes the next complete line-protocol request out of in. Returns 1 with
+ * a malloc'd *line, 0 when more input is needed, -1 when the line is over
+ * the limit (the error reply has been sent; the caller closes). */
+static int take_line(ksd_conn *c, struct evbuffer *in, char **line, size_t *len)
+{
+    size_t max_line = c->w->srv->cfg.max_line;
+    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+    size_t n = eol.pos < 0 ? evbuffer_get_length(in) : (size_t)eol.pos;
+    if (n > max_line + 1) { /* +1: a CR before the LF does not count */
+        send_error(c, KSP_ERR_LINE_TOO_LONG, "request line longer than the limit; closing");
+        ksd_log("%s: line too long (%s%zu bytes): closed", c->peer, eol.pos < 0 ? "over " : "", eol.pos < 0 ? max_line : n);
+        return -1;
+    }
+    if (eol.pos < 0)
+        return 0;
+    if (!(*line = malloc(n + 1)))
+        return -1;
+    evbuffer_remove(in, *line, n);
+    evbuffer_drain(in, 1); /* the LF */
+    (*line)[n] = 0;
+    *len = n;
+    return 1;
+}
+
+/* Runs up to `budget` complete requests. Returns 1 if c was freed. */
 static int run_commands(ksd_conn *c, int budget)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    size_t max_line = c->w->srv->cfg.max_line;
     while (!c->closing) {
         if (evbuffer_get_length(out) > KSD_OUT_HIGH) {
             /* back-pressure: resume in write_cb once the client has read */
@@ -78,35 +120,24 @@ static int run_commands(ksd_conn *c, int budget)
             bufferevent_disable(c->bev, EV_READ);
             return 0;
         }
-        struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-        if (eol.pos < 0) {
-            if (evbuffer_get_length(in) > max_line + 1) {
-                send_error(c, KSP_ERR_LINE_TOO_LONG, "request line longer than the limit; closing");
-                ksd_log("%s: line too long (over %zu bytes): closed", c->peer, max_line);
-                return close_after_flush(c);
-            }
-            if (c->w->draining) /* every complete request is answered */
-                return close_after_flush(c);
-            return 0;
-        }
         if (budget-- == 0) {
             event_active(c->more, 0, 0); /* continue on the next loop turn */
             return 0;
         }
-        size_t n = (size_t)eol.pos;
-        if (n > max_line + 1) { /* +1: a CR before the LF does not count */
-            send_error(c, KSP_ERR_LINE_TOO_LONG, "request line longer than the limit; closing");
-            ksd_log("%s: line too long (%zu bytes): closed", c->peer, n);
+        char *req = NULL;
+        size_t n = 0;
+        int got = c->http ? ksd_http_take(c, in, &req, &n) : take_line(c, in, &req, &n);
+        if (got < 0) {
+            flush_reply(c);
             return close_after_flush(c);
         }
-        char *line = malloc(n + 1);
-        if (!line)
-            return close_after_flush(c);
-        evbuffer_remove(in, line, n);
-        evbuffer_drain(in, 1); /* the LF */
-        line[n] = 0;
-        int close = ksd_execute(c, line, n);
-        free(line);
+        if (got == 0) {
+            if (c->w->draining) /* every complete request is answered */
+                return close_after_flush(c);
+            return 0;
+        }
+        int close = c->http ? ksd_http_execute(c, req, n) : ksd_execute(c, req, n);
+        free(req);
         flush_reply(c);
         if (close)
             return close_after_flush(c);
@@ -116,8 +147,12 @@ static int run_commands(ksd_conn *c, int budget)
 
 static void read_cb(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
-    run_commands(arg, KSD_CMDS_PER_EVENT);
+    ksd_conn *c = arg;
+    if (c->lingering) {
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        return;
+    }
+    run_commands(c, KSD_CMDS_PER_EVENT);
 }
 
 static void more_cb(evutil_socket_t fd, short what, void *arg)
@@ -134,8 +169,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
     ksd_conn *c = arg;
     size_t left = evbuffer_get_length(bufferevent_get_output(bev));
     if (c->closing) {
-        if (left == 0)
-            conn_free(c);
+        if (left == 0 && !c->lingering)
+            finish_close(c);
         return;
     }
     if (c->paused && left <= KSD_OUT_LOW) {
@@ -150,6 +185,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     ksd_conn *c = arg;
+    if (c->lingering) { /* the client's EOF, an error or the 2 s are up */
+        conn_free(c);
+        return;
+    }
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !c->closing) {
         /* The client has finished sending (e.g. `nc -N`): answer every
          * complete request it sent, then close once the replies are out. */
@@ -165,7 +204,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     conn_free(c);
 }
 
-void ksd_conn_adopt(ksd_worker *w, int fd, int admin)
+void ksd_conn_adopt(ksd_worker *w, int fd, int admin, int http)
 {
     ksd_conn *c = calloc(1, sizeof *c);
     struct bufferevent *bev = c ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
@@ -184,7 +223,8 @@ void ksd_conn_adopt(ksd_worker *w, int fd, int admin)
     c->w = w;
     c->bev = bev;
     c->more = more;
-    c->mode = KSP_MODE_TEXT;
+    c->mode = http ? KSP_MODE_JSON : KSP_MODE_TEXT; /* HTTP errors are JSON */
+    c->http = http;
     c->admin = admin;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -249,9 +289,9 @@ void ksd_conn_drain_all(ksd_worker *w)
 
 /* A connection handed over after SIGTERM (accepted just before it): its
  * requests are answered like everyone else's. */
-void ksd_conn_adopt_draining(ksd_worker *w, int fd, int admin)
+void ksd_conn_adopt_draining(ksd_worker *w, int fd, int admin, int http)
 {
-    ksd_conn_adopt(w, fd, admin);
+    ksd_conn_adopt(w, fd, admin, http);
     if (w->conns && bufferevent_getfd(w->conns->bev) == fd)
         drain_one(w->conns);
     if (!w->conns)

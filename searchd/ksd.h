@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 
+struct evbuffer;
+
 #include "ks_bm25.h"
 #include "ks_search.h"
 #include "ksp_format.h"
@@ -47,6 +49,9 @@ typedef struct ksd_config {
     uint32_t snippet_chars;     /* snippet window */
     ks_bm25 bm25;               /* ranking parameters */
     int engine;                 /* who ranks: KS_ENGINE_SIMD (default) or KS_ENGINE_XAPIAN */
+    const char *http;           /* host:port of the HTTP API (proto/HTTP.md); NULL: none */
+    const char **cors;          /* origins answered with CORS headers (ncors of them) */
+    int ncors;
 } ksd_config;
 
 typedef struct ksd_stats {
@@ -55,15 +60,18 @@ typedef struct ksd_stats {
     atomic_uint_fast64_t queries;      /* SEARCH and COUNT answered */
     atomic_uint_fast64_t errors;       /* ERR replies */
     atomic_uint_fast64_t hist[KSD_HIST_BUCKETS]; /* query latency histogram */
+    atomic_uint_fast64_t latency_sum_us;         /* sum of the latencies in hist */
 } ksd_stats;
 
 typedef struct ksd_server ksd_server;
 typedef struct ksd_conn ksd_conn;
 
-/* An accepted connection on its way from the main thread to a worker. */
+/* An accepted connection on its way from the main thread to a worker, and
+ * which listener it came in on. */
 typedef struct ksd_pending {
     int fd;
     int admin;                   /* came through the admin socket */
+    int http;                    /* 1: the HTTP port, 0: the line protocol */
 } ksd_pending;
 
 typedef struct ksd_worker {
@@ -93,6 +101,7 @@ struct ksd_server {
     struct evconnlistener *admin_listener; /* --admin-socket, or NULL */
     dev_t admin_dev;             /* the socket file we bound (0/0: none): only it is removed at exit */
     ino_t admin_ino;
+    struct evconnlistener *http_listener; /* NULL without --http */
     ksd_worker *workers;
     int nworkers, rr;
     atomic_uint index_gen;       /* bumped by a successful reload */
@@ -112,7 +121,10 @@ struct ksd_conn {
     struct bufferevent *bev;
     struct event *more;          /* re-runs the command loop when input is left over */
     ksp_mode mode;
+    int http;                    /* speaks HTTP (http.c) rather than the line protocol */
     int closing;                 /* close once the output has drained */
+    int unread;                  /* the client may have sent bytes we will not read: linger at close */
+    int lingering;               /* output sent, write side shut: reading and dropping until EOF */
     int paused;                  /* reading stopped for back-pressure */
     int admin;                   /* admin commands allowed: admin socket, or a good AUTH */
     int auth_failures;           /* wrong AUTHs on this connection */
@@ -134,8 +146,9 @@ int ksd_reload(ksd_server *srv, ksd_worker *w, uint64_t *revision /* OUT */, ks_
 ks_searcher *ksd_worker_searcher(ksd_worker *w);
 
 /* Hands an accepted connection to the next worker (round-robin); admin:
- * it came through the admin socket. Main thread only. */
-void ksd_hand_off(ksd_server *srv, int fd, int admin);
+ * it came through the admin socket; http: through the --http port. Main
+ * thread only. */
+void ksd_hand_off(ksd_server *srv, int fd, int admin, int http);
 
 /* admin.c: the --admin-socket listener. */
 /* Binds cfg.admin_socket (mode 0600, owned by cfg.uid/gid when --user is
@@ -157,16 +170,63 @@ int ksd_priv_resolve(ksd_config *cfg, char *err, size_t cap);
  * root. Returns 0, or -1 with a message in err. */
 int ksd_priv_drop(const ksd_config *cfg, char *err, size_t cap);
 
-/* conn.c */
-void ksd_conn_adopt(ksd_worker *w, int fd, int admin);
+/* conn.c: admin allows admin commands from the start (admin socket); http
+ * says which protocol the connection speaks. */
+void ksd_conn_adopt(ksd_worker *w, int fd, int admin, int http);
 void ksd_conn_drain_all(ksd_worker *w);
-void ksd_conn_adopt_draining(ksd_worker *w, int fd, int admin);
+void ksd_conn_adopt_draining(ksd_worker *w, int fd, int admin, int http);
+
+/* http.c: the HTTP API over the same connections (proto/HTTP.md). */
+#define KSD_HTTP_MAX_HEAD (64u << 10) /* request line and headers together, at most (or --max-line + 8 KiB) */
+/* Takes the next complete request head (request line and headers, up to
+ * the blank line) out of in into a malloc'd NUL-terminated *head. Returns 1
+ * with *head, 0 when more input is needed, or -1 when the head is over a
+ * limit: then the 413 reply is in c->w->out and the connection must close. */
+int ksd_http_take(ksd_conn *c, struct evbuffer *in, char **head /* OUT */, size_t *len /* OUT */);
+/* Answers one request head; appends the response to c->w->out. Returns 1
+ * when the connection must be closed after it. */
+int ksd_http_execute(ksd_conn *c, char *head, size_t len);
+/* The 429 response for a connection over --max-connections (static). */
+extern const char ksd_http_refusal[];
+
+/* ops.c: the query bodies both front ends share. Each runs against s,
+ * counts in w's stats and appends its reply in mode m to out, or returns -1
+ * with *err set (the caller sends it and counts it). peer names the client
+ * in log lines. */
+/* Runs a search page: o's offset, limit and markers are the caller's, the
+ * rest comes from the configuration. On success *r and *hits (a malloc'd
+ * view of r for the formatters; free it, then ks_results_free(r)). */
+int ksd_op_search(ksd_worker *w, const char *peer, ks_searcher *s, const char *q, size_t ql, ks_search_opts *o,
+                  ks_results *r /* OUT */, ksp_hit **hits /* OUT */, uint64_t *took_us /* OUT */, ksp_error *err);
+int ksd_op_count(ksd_worker *w, const char *peer, ks_searcher *s, const char *q, size_t ql, ksp_buf *out,
+                 ksp_mode m, ksp_error *err);
+int ksd_op_get(const char *peer, ks_searcher *s, ksp_str id, ksp_buf *out, ksp_mode m, ksp_error *err);
+int ksd_op_info(ksd_server *srv, ks_searcher *s, ksp_buf *out, ksp_mode m, ksp_error *err);
+void ksd_op_stats(ksd_server *srv, ksp_buf *out, ksp_mode m);
 
 /* commands.c: runs one request line; appends the reply to w->out. Returns 1
  * when the connection must be closed after the reply. */
 int ksd_execute(ksd_conn *c, const char *line, size_t len);
 
+/* metrics.c: appends GET /metrics (Prometheus text format 0.0.4); s (may
+ * be NULL) gives the index gauges. */
+void ksd_metrics(ksd_server *srv, ks_searcher *s, ksp_buf *out);
+
+/* web_files.c (generated by scripts/embed.sh from searchd/web/): the
+ * static files of the search page, name relative to web/ ("index.html"). */
+typedef struct ksd_web_file {
+    const char *name;
+    const char *type;            /* Content-Type */
+    const unsigned char *data;
+    size_t len;
+} ksd_web_file;
+extern const ksd_web_file ksd_web_files[];
+extern const size_t ksd_web_nfiles;
+
 /* stats.c */
+/* Upper bound of histogram bucket b in microseconds (exclusive: a latency
+ * in bucket b is below it). */
+uint64_t ksd_stats_bucket_top(int b);
 void ksd_stats_latency(ksd_stats *s, uint64_t us);
 /* Sums every worker's stats into *sum. */
 void ksd_stats_sum(const ksd_server *srv, ksd_stats *sum /* OUT */);

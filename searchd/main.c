@@ -15,11 +15,16 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: kosearchd --index DIR [OPTIONS]\n"
-            "Serves a kosearch index over a line protocol (see proto/PROTOCOL.md); runs in\n"
-            "the foreground and logs one line per start, stop, reload and error.\n\n"
+            "Serves a kosearch index over a line protocol (see proto/PROTOCOL.md) and,\n"
+            "with --http, an HTTP/JSON API and search page (proto/HTTP.md); runs in the\n"
+            "foreground and logs one line per start, stop, reload and error.\n\n"
             "  -i, --index DIR          index built by kosearch-indexer (required)\n"
             "  -l, --listen HOST:PORT   address to listen on (default 127.0.0.1:7700;\n"
             "                           a non-loopback address must be given explicitly)\n"
+            "      --http HOST:PORT     also serve HTTP there (off by default; e.g.\n"
+            "                           127.0.0.1:8080; same workers, limits and stats)\n"
+            "      --cors-origin ORIGIN let pages from ORIGIN (e.g. https://example.org) call\n"
+            "                           the HTTP API; repeatable (default: none)\n"
             "  -t, --threads N          worker threads (default: number of cores)\n"
             "      --max-connections N  open connections at most (default 1024)\n"
             "      --idle-timeout S     close a connection idle this long (default 300; 0: never)\n"
@@ -81,6 +86,7 @@ int main(int argc, char **argv)
         { "engine", required_argument, 0, 'E' },
         { "admin-socket", required_argument, 0, 'A' }, { "admin-token-file", required_argument, 0, 'K' },
         { "user", required_argument, 0, 'u' },
+        { "http", required_argument, 0, 'H' },        { "cors-origin", required_argument, 0, 'O' },
         { 0, 0, 0, 0 }
     };
     ksd_config cfg;
@@ -128,6 +134,18 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'H': cfg.http = optarg; break;
+        case 'O': {
+            const char **nc = realloc(cfg.cors, (size_t)(cfg.ncors + 1) * sizeof *nc);
+            if (!nc || !*optarg || strpbrk(optarg, "\r\n ,")) {
+                fprintf(stderr, "kosearchd: --cors-origin wants one origin such as https://example.org\n");
+                free(nc ? nc : cfg.cors);
+                return 2;
+            }
+            cfg.cors = nc;
+            cfg.cors[cfg.ncors++] = optarg;
+            break;
+        }
         case 'g': cfg.log_path = optarg; break;
         case 'Q': cfg.log_queries = 1; break;
         case 'p': cfg.pid_file = optarg; break;
@@ -174,5 +192,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kosearchd: cannot open log %s: %s\n", cfg.log_path, strerror(errno));
         return 2;
     }
-    return ksd_server_run(&cfg) ? 1 : 0;
+    int rc = ksd_server_run(&cfg) ? 1 : 0;
+    free(cfg.cors);
+    return rc;
 }

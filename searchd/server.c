@@ -35,7 +35,7 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
         }
     }
     for (;;) {
-        ksd_pending p = { -1, 0 };
+        ksd_pending p = { -1, 0, 0 };
         pthread_mutex_lock(&w->mu);
         if (w->n_pending)
             p = w->pending[--w->n_pending];
@@ -43,9 +43,9 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
         if (p.fd < 0)
             break;
         if (w->draining)
-            ksd_conn_adopt_draining(w, p.fd, p.admin);
+            ksd_conn_adopt_draining(w, p.fd, p.admin, p.http);
         else
-            ksd_conn_adopt(w, p.fd, p.admin);
+            ksd_conn_adopt(w, p.fd, p.admin, p.http);
     }
 }
 
@@ -140,9 +140,10 @@ static void refused_event_cb(struct bufferevent *bev, short what, void *arg)
     bufferevent_free(bev); /* EOF, error or the 2 s timeout */
 }
 
-static void refuse(ksd_server *srv, evutil_socket_t fd)
+static void refuse(ksd_server *srv, evutil_socket_t fd, int http)
 {
-    static const char msg[] = "ERR TOO_MANY_CONNECTIONS server is at its connection limit; try again later\n";
+    static const char line[] = "ERR TOO_MANY_CONNECTIONS server is at its connection limit; try again later\n";
+    const char *msg = http ? ksd_http_refusal : line;
     struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         evutil_closesocket(fd);
@@ -151,17 +152,18 @@ static void refuse(ksd_server *srv, evutil_socket_t fd)
     struct timeval tv = { 2, 0 };
     bufferevent_setcb(bev, refused_read_cb, refused_write_cb, refused_event_cb, NULL);
     bufferevent_set_timeouts(bev, &tv, &tv);
-    bufferevent_write(bev, msg, sizeof msg - 1);
+    bufferevent_write(bev, msg, strlen(msg));
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-void ksd_hand_off(ksd_server *srv, int fd, int admin)
+/* Every listener: connections of any kind count toward --max-connections. */
+void ksd_hand_off(ksd_server *srv, int fd, int admin, int http)
 {
     /* Admin connections are counted but never refused: the operator must
      * be able to get in when the network clients have used up the limit. */
     if (atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections && !admin) {
         atomic_fetch_sub(&srv->nconns, 1);
-        refuse(srv, fd);
+        refuse(srv, fd, http);
         return;
     }
     ksd_worker *w = &srv->workers[srv->rr];
@@ -179,7 +181,7 @@ void ksd_hand_off(ksd_server *srv, int fd, int admin)
         w->pending = np;
         w->cap_pending = nc;
     }
-    w->pending[w->n_pending++] = (ksd_pending){ fd, admin };
+    w->pending[w->n_pending++] = (ksd_pending){ fd, admin, http };
     pthread_mutex_unlock(&w->mu);
     ssize_t ignored = write(w->notify[1], "c", 1);
     (void)ignored;
@@ -187,10 +189,10 @@ void ksd_hand_off(ksd_server *srv, int fd, int admin)
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
-    (void)l;
     (void)sa;
     (void)len;
-    ksd_hand_off(arg, fd, 0);
+    ksd_server *srv = arg;
+    ksd_hand_off(srv, fd, l && l == srv->admin_listener, l && l == srv->http_listener);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -212,18 +214,23 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Connections the kernel completed but we had not accepted yet may hold
- * requests sent before SIGTERM: take them in to be drained, rather than
+ * requests sent before the signal: take them in to be drained, rather than
  * reset them by closing the listening socket. */
-static void take_queued(ksd_server *srv, evutil_socket_t lfd, int admin)
+static void stop_listening(ksd_server *srv, struct evconnlistener **lp)
 {
+    if (!*lp)
+        return;
+    evutil_socket_t lfd = evconnlistener_get_fd(*lp);
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int cfd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0)
             break;
-        ksd_hand_off(srv, cfd, admin);
+        accept_cb(*lp, cfd, (struct sockaddr *)&ss, (int)sl, srv);
     }
+    evconnlistener_free(*lp);
+    *lp = NULL;
 }
 
 static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
@@ -231,16 +238,9 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     ksd_server *srv = arg;
     ksd_log("%s: no longer accepting; finishing replies in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    if (srv->listener) {
-        take_queued(srv, evconnlistener_get_fd(srv->listener), 0);
-        evconnlistener_free(srv->listener);
-        srv->listener = NULL;
-    }
-    if (srv->admin_listener) {
-        take_queued(srv, evconnlistener_get_fd(srv->admin_listener), 1);
-        evconnlistener_free(srv->admin_listener); /* the file goes at exit */
-        srv->admin_listener = NULL;
-    }
+    stop_listening(srv, &srv->listener);
+    stop_listening(srv, &srv->http_listener);
+    stop_listening(srv, &srv->admin_listener); /* the socket file goes at exit */
     for (int i = 0; i < srv->nworkers; i++) {
         ssize_t ignored = write(srv->workers[i].notify[1], "q", 1);
         (void)ignored;
@@ -249,12 +249,12 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Parses "host:port" ("[v6]:port" too) into a bound listener. */
-static struct evconnlistener *listen_on(ksd_server *srv, const char *spec, char *err, size_t cap)
+static struct evconnlistener *listen_on(ksd_server *srv, const char *opt, const char *spec, char *err, size_t cap)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
     if (!colon || colon == spec || !colon[1]) {
-        snprintf(err, cap, "--listen wants HOST:PORT, got '%s'", spec);
+        snprintf(err, cap, "%s wants HOST:PORT, got '%s'", opt, spec);
         return NULL;
     }
     size_t hl = (size_t)(colon - spec);
@@ -263,7 +263,7 @@ static struct evconnlistener *listen_on(ksd_server *srv, const char *spec, char 
         hl -= 2;
     }
     if (hl >= sizeof host) {
-        snprintf(err, cap, "--listen host too long");
+        snprintf(err, cap, "%s host too long", opt);
         return NULL;
     }
     memcpy(host, spec, hl);
@@ -275,7 +275,7 @@ static struct evconnlistener *listen_on(ksd_server *srv, const char *spec, char 
     errno = 0;
     long pn = strtol(port, &end, 10);
     if (port[0] < '0' || port[0] > '9' || *end || errno || pn < 1 || pn > 65535) {
-        snprintf(err, cap, "--listen wants a port from 1 to 65535, got '%s'", port);
+        snprintf(err, cap, "%s wants a port from 1 to 65535, got '%s'", opt, port);
         return NULL;
     }
     struct addrinfo hints, *ai = NULL;
@@ -333,9 +333,14 @@ int ksd_server_run(const ksd_config *cfg)
     ks_searcher *probe = NULL;
     ks_index_info info;
     ks_errbuf eb = { "" };
-    if (!(srv.listener = listen_on(&srv, cfg->listen, err, sizeof err)))
+    if (!(srv.listener = listen_on(&srv, "--listen", cfg->listen, err, sizeof err)))
         goto fail;
     evconnlistener_set_error_cb(srv.listener, accept_error_cb);
+    if (cfg->http) {
+        if (!(srv.http_listener = listen_on(&srv, "--http", cfg->http, err, sizeof err)))
+            goto fail;
+        evconnlistener_set_error_cb(srv.http_listener, accept_error_cb);
+    }
     if (cfg->admin_socket && ksd_admin_listen(&srv, err, sizeof err))
         goto fail;
     if (cfg->pid_file) {
@@ -381,11 +386,11 @@ int ksd_server_run(const ksd_config *cfg)
     event_add(ev_hup, NULL);
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
-    ksd_log("started: index %s (%llu documents, revision %llu), engine %s (kernel %s), listening on %s, "
+    ksd_log("started: index %s (%llu documents, revision %llu), engine %s (kernel %s), listening on %s%s%s, "
             "%d worker threads, max %d connections",
             info.generation, (unsigned long long)info.documents, (unsigned long long)info.revision,
-            cfg->engine == KS_ENGINE_SIMD ? "simd" : "xapian", ks_score_name(), cfg->listen, srv.nworkers,
-            cfg->max_connections);
+            cfg->engine == KS_ENGINE_SIMD ? "simd" : "xapian", ks_score_name(), cfg->listen,
+            cfg->http ? ", HTTP on " : "", cfg->http ? cfg->http : "", srv.nworkers, cfg->max_connections);
 
     event_base_dispatch(srv.base);
 
@@ -421,6 +426,8 @@ int ksd_server_run(const ksd_config *cfg)
     event_free(ev_int);
     if (srv.listener)
         evconnlistener_free(srv.listener);
+    if (srv.http_listener)
+        evconnlistener_free(srv.http_listener);
     ksd_admin_close(&srv);
     event_base_free(srv.base);
     ks_searcher_close(srv.keep);
@@ -434,6 +441,8 @@ fail:
     ks_searcher_close(probe);
     if (srv.listener)
         evconnlistener_free(srv.listener);
+    if (srv.http_listener)
+        evconnlistener_free(srv.http_listener);
     ksd_admin_close(&srv);
     if (pid_written)
         unlink(cfg->pid_file);

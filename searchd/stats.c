@@ -12,8 +12,7 @@ static int bucket(uint64_t us)
     return b >= KSD_HIST_BUCKETS ? KSD_HIST_BUCKETS - 1 : b;
 }
 
-/* Upper bound of bucket b in microseconds. */
-static uint64_t bucket_top(int b)
+uint64_t ksd_stats_bucket_top(int b)
 {
     return b == 0 ? 1 : (uint64_t)ceil(pow(2.0, (double)b / 4.0));
 }
@@ -21,6 +20,7 @@ static uint64_t bucket_top(int b)
 void ksd_stats_latency(ksd_stats *s, uint64_t us)
 {
     atomic_fetch_add(&s->hist[bucket(us)], 1);
+    atomic_fetch_add(&s->latency_sum_us, us);
 }
 
 void ksd_stats_sum(const ksd_server *srv, ksd_stats *sum)
@@ -32,6 +32,7 @@ void ksd_stats_sum(const ksd_server *srv, ksd_stats *sum)
         atomic_fetch_add(&sum->commands, atomic_load(&s->commands));
         atomic_fetch_add(&sum->queries, atomic_load(&s->queries));
         atomic_fetch_add(&sum->errors, atomic_load(&s->errors));
+        atomic_fetch_add(&sum->latency_sum_us, atomic_load(&s->latency_sum_us));
         for (int b = 0; b < KSD_HIST_BUCKETS; b++)
             atomic_fetch_add(&sum->hist[b], atomic_load(&s->hist[b]));
     }
@@ -48,7 +49,7 @@ uint64_t ksd_stats_quantile(const ksd_stats *s, double q)
     for (int b = 0; b < KSD_HIST_BUCKETS; b++) {
         seen += atomic_load(&s->hist[b]);
         if (seen >= want)
-            return bucket_top(b);
+            return ksd_stats_bucket_top(b);
     }
-    return bucket_top(KSD_HIST_BUCKETS - 1);
+    return ksd_stats_bucket_top(KSD_HIST_BUCKETS - 1);
 }

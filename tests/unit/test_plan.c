@@ -118,7 +118,7 @@ static char *snip(const char *q, const char *text, size_t max_chars, int title, 
     ks_plan p;
     ks_errbuf eb;
     assert_int_equal(plan_of(q, &p, &eb), 0);
-    ks_snippet_opts o = { "[", "]", max_chars, title };
+    ks_snippet_opts o = { .open = "[", .close = "]", .max_chars = max_chars, .title = title };
     char *out;
     size_t len;
     assert_int_equal(ks_snippet_make(da, &p, text, strlen(text), &o, &out, &len, nm), 0);
@@ -151,6 +151,46 @@ static void test_snippets(void **state)
     s = snip("title:책", "책\t읽기", 0, 1, &nm);
     assert_string_equal(s, "[책] 읽기");
     free(s);
+}
+
+/* Ranges come from where the marks were written, not from searching the
+ * output for markers: exact with empty markers and when the text itself
+ * holds the marker bytes. */
+static void test_snippet_ranges(void **state)
+{
+    (void)state;
+    ks_plan p;
+    ks_errbuf eb;
+    assert_int_equal(plan_of("카카오", &p, &eb), 0);
+    const char *text = "[카카오]는 좋다. 카카오가 좋다";
+    const char *markers[][2] = { { "", "" }, { "[", "]" } };
+    for (size_t m = 0; m < 2; m++) {
+        uint32_t *rg = NULL;
+        size_t nrg = 99, len, nm;
+        char *out;
+        ks_snippet_opts o = { .open = markers[m][0], .close = markers[m][1], .ranges = &rg, .n_ranges = &nrg };
+        assert_int_equal(ks_snippet_make(da, &p, text, strlen(text), &o, &out, &len, &nm), 0);
+        assert_int_equal(nrg, 2);
+        for (size_t i = 0; i < nrg; i++) {
+            assert_true(rg[2 * i] < rg[2 * i + 1] && rg[2 * i + 1] <= len);
+            assert_memory_equal(out + rg[2 * i], "카카오", rg[2 * i + 1] - rg[2 * i]);
+            assert_int_equal(rg[2 * i + 1] - rg[2 * i], strlen("카카오"));
+        }
+        if (m == 0)
+            assert_string_equal(out, text); /* empty markers: the plain text */
+        free(rg);
+        free(out);
+    }
+    /* no match: no ranges */
+    uint32_t *rg = (uint32_t *)&p;
+    size_t nrg = 99, len, nm;
+    char *out;
+    ks_snippet_opts o = { .open = "", .close = "", .ranges = &rg, .n_ranges = &nrg };
+    assert_int_equal(ks_snippet_make(da, &p, "없음", strlen("없음"), &o, &out, &len, &nm), 0);
+    assert_null(rg);
+    assert_int_equal(nrg, 0);
+    free(out);
+    ks_plan_free(&p);
 }
 
 static void test_snippet_window(void **state)
@@ -191,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_relaxed_plan),
         cmocka_unit_test(test_snippets),
+        cmocka_unit_test(test_snippet_ranges),
         cmocka_unit_test(test_snippet_window),
     };
     return cmocka_run_group_tests_name("plan", tests, setup, teardown);
