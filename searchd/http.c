@@ -18,6 +18,7 @@
 #include "config.h"
 #include "ksd.h"
 #include "ksp_http.h"
+#include "ksp_http_parse.h"
 
 #define JSON_TYPE "application/json; charset=utf-8"
 /* Every file the page needs is served from here: no inline script or
@@ -33,16 +34,6 @@ const char ksd_http_refusal[] = "HTTP/1.1 429 Too Many Requests\r\n"
                                 "\r\n"
                                 "{\"ok\":false,\"error\":\"TOO_MANY_CONNECTIONS\",\"message\":"
                                 "\"server is at its connection limit; try again later\"}\n";
-
-/* One parsed request head. Slices point into the head buffer. */
-typedef struct http_req {
-    ksp_str method, target;
-    int head;                 /* HEAD: headers only */
-    int keep_alive;           /* the connection stays open after the response */
-    int has_body;             /* Content-Length > 0 or Transfer-Encoding: we do not read bodies */
-    ksp_str origin;           /* Origin header (empty: none) */
-    int preflight;            /* Access-Control-Request-Method present */
-} http_req;
 
 /* ---- reading the head ---------------------------------------------------- */
 
@@ -99,180 +90,6 @@ int ksd_http_take(ksd_conn *c, struct evbuffer *in, char **head, size_t *len)
     return 1;
 }
 
-/* ---- parsing ------------------------------------------------------------- */
-
-static int ieq(ksp_str s, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (s.len != n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char a = s.ptr[i], b = lit[i];
-        if (a >= 'A' && a <= 'Z')
-            a = (char)(a - 'A' + 'a');
-        if (a != b)
-            return 0;
-    }
-    return 1;
-}
-
-static int is_tchar(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static ksp_str trim(const char *p, size_t n)
-{
-    while (n && (*p == ' ' || *p == '\t'))
-        p++, n--;
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
-        n--;
-    return (ksp_str){ p, n };
-}
-
-/* Does the comma-separated header value v hold token t? */
-static int has_token(ksp_str v, const char *t)
-{
-    size_t i = 0;
-    while (i < v.len) {
-        size_t j = i;
-        while (j < v.len && v.ptr[j] != ',')
-            j++;
-        if (ieq(trim(v.ptr + i, j - i), t))
-            return 1;
-        i = j + 1;
-    }
-    return 0;
-}
-
-/* Parses the request line and the headers we act on. Returns 0, or -1 for
- * a malformed head (answered 400 and closed). */
-static int parse_head(const char *h, size_t len, http_req *r)
-{
-    memset(r, 0, sizeof *r);
-    const char *eol = memchr(h, '\n', len);
-    ksp_str line = trim(h, (size_t)(eol - h));
-    const char *sp1 = memchr(line.ptr, ' ', line.len);
-    if (!sp1)
-        return -1;
-    const char *sp2 = memchr(sp1 + 1, ' ', line.len - (size_t)(sp1 + 1 - line.ptr));
-    if (!sp2)
-        return -1;
-    r->method = (ksp_str){ line.ptr, (size_t)(sp1 - line.ptr) };
-    r->target = (ksp_str){ sp1 + 1, (size_t)(sp2 - sp1 - 1) };
-    ksp_str ver = { sp2 + 1, line.len - (size_t)(sp2 + 1 - line.ptr) };
-    if (!r->method.len || !r->target.len)
-        return -1;
-    for (size_t i = 0; i < r->method.len; i++)
-        if (!is_tchar(r->method.ptr[i]))
-            return -1;
-    for (size_t i = 0; i < r->target.len; i++)
-        if ((unsigned char)r->target.ptr[i] <= 0x20 || r->target.ptr[i] == 0x7f)
-            return -1;
-    if (ver.len != 8 || memcmp(ver.ptr, "HTTP/1.", 7) != 0 || (ver.ptr[7] != '0' && ver.ptr[7] != '1'))
-        return -1;
-    int v11 = ver.ptr[7] == '1', conn_close = 0, conn_keep = 0;
-    const char *p = eol + 1, *end = h + len;
-    while (p < end) {
-        const char *e = memchr(p, '\n', (size_t)(end - p));
-        size_t n = (size_t)(e - p);
-        if (n && p[n - 1] == '\r')
-            n--;
-        if (n == 0)
-            break; /* the blank line */
-        if (p[0] == ' ' || p[0] == '\t')
-            return -1; /* obsolete line folding: RFC 9112 5.2 allows rejecting it */
-        const char *colon = memchr(p, ':', n);
-        if (!colon || colon == p)
-            return -1;
-        ksp_str name = { p, (size_t)(colon - p) };
-        for (size_t i = 0; i < name.len; i++)
-            if (!is_tchar(name.ptr[i]))
-                return -1;
-        ksp_str val = trim(colon + 1, n - name.len - 1);
-        if (ieq(name, "connection")) {
-            conn_close |= has_token(val, "close");
-            conn_keep |= has_token(val, "keep-alive");
-        } else if (ieq(name, "content-length")) {
-            uint64_t v;
-            if (ksp_parse_number(val.ptr, val.len, &v))
-                return -1;
-            r->has_body |= v > 0;
-        } else if (ieq(name, "transfer-encoding")) {
-            r->has_body = 1;
-        } else if (ieq(name, "origin")) {
-            r->origin = val;
-        } else if (ieq(name, "access-control-request-method")) {
-            r->preflight = 1;
-        }
-        p = e + 1;
-    }
-    r->keep_alive = v11 ? !conn_close : (conn_keep && !conn_close);
-    r->head = r->method.len == 4 && memcmp(r->method.ptr, "HEAD", 4) == 0;
-    return 0;
-}
-
-static int hexval(char ch)
-{
-    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                                           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-}
-
-/* Percent-decodes s[0..n) into out (room for n bytes); '+' is a space when
- * plus is set (query strings). Returns the decoded length, or -1 for a bad
- * escape. The result may hold any byte, NUL included. */
-static long pct_decode(const char *s, size_t n, int plus, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return -1;
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[o++] = plus && s[i] == '+' ? ' ' : s[i];
-        }
-    }
-    return (long)o;
-}
-
-/* The value of parameter name in query string qs, decoded into a malloc'd
- * buffer. Returns 1 (found), 0 (absent) or -1 (bad escape, or no memory). */
-static int query_param(ksp_str qs, const char *name, char **val, size_t *vlen)
-{
-    size_t i = 0, nl = strlen(name);
-    while (i < qs.len) {
-        size_t j = i;
-        while (j < qs.len && qs.ptr[j] != '&')
-            j++;
-        const char *eq = memchr(qs.ptr + i, '=', j - i);
-        size_t kl = eq ? (size_t)(eq - qs.ptr - i) : j - i;
-        char key[16];
-        long dk = kl < sizeof key ? pct_decode(qs.ptr + i, kl, 1, key) : -1;
-        if (dk == (long)nl && memcmp(key, name, nl) == 0) {
-            const char *v = eq ? eq + 1 : qs.ptr + j;
-            size_t n = (size_t)(qs.ptr + j - v);
-            if (!(*val = malloc(n + 1)))
-                return -1;
-            long d = pct_decode(v, n, 1, *val);
-            if (d < 0) {
-                free(*val);
-                *val = NULL;
-                return -1;
-            }
-            (*val)[d] = 0;
-            *vlen = (size_t)d;
-            return 1;
-        }
-        i = j + 1;
-    }
-    return 0;
-}
-
 /* ---- responses ----------------------------------------------------------- */
 
 static const char *reason(int status)
@@ -302,7 +119,7 @@ static int cors_allowed(const ksd_config *cfg, ksp_str origin)
 
 /* Appends a complete response to c->w->out. extra: more header lines, each
  * ending in CRLF (may be ""). Returns 1 when the connection must close. */
-static int respond(ksd_conn *c, const http_req *r, int status, const char *type, const char *extra,
+static int respond(ksd_conn *c, const ksp_http_req *r, int status, const char *type, const char *extra,
                    const char *body, size_t blen)
 {
     ksp_buf *o = &c->w->out;
@@ -335,7 +152,7 @@ static int respond(ksd_conn *c, const http_req *r, int status, const char *type,
 
 /* An error response: the body is FORMAT json's error object. status 0:
  * the one for the code. */
-static int send_err(ksd_conn *c, const http_req *r, int status, const ksp_error *err, const char *extra)
+static int send_err(ksd_conn *c, const ksp_http_req *r, int status, const ksp_error *err, const char *extra)
 {
     ksp_buf body;
     ksp_buf_init(&body);
@@ -347,7 +164,7 @@ static int send_err(ksd_conn *c, const http_req *r, int status, const ksp_error 
     return close;
 }
 
-static int fail(ksd_conn *c, const http_req *r, int status, ksp_errcode code, const char *msg)
+static int fail(ksd_conn *c, const ksp_http_req *r, int status, ksp_errcode code, const char *msg)
 {
     ksp_error err;
     ksp_error_set(&err, code, 0, "%s", msg);
@@ -355,7 +172,7 @@ static int fail(ksd_conn *c, const http_req *r, int status, ksp_errcode code, co
 }
 
 /* A JSON body from ops.c (or an error it gave back). */
-static int send_json(ksd_conn *c, const http_req *r, int rc, ksp_buf *body, const ksp_error *err)
+static int send_json(ksd_conn *c, const ksp_http_req *r, int rc, ksp_buf *body, const ksp_error *err)
 {
     int close = rc ? send_err(c, r, 0, err, "")
                    : respond(c, r, 200, JSON_TYPE, "Cache-Control: no-store\r\n", body->data ? body->data : "",
@@ -367,11 +184,11 @@ static int send_json(ksd_conn *c, const http_req *r, int rc, ksp_buf *body, cons
 /* ---- endpoints ----------------------------------------------------------- */
 
 /* limit=, offset=: decimal numbers like SEARCH's; -1 after a 400 was sent. */
-static int num_param(ksd_conn *c, const http_req *r, ksp_str qs, const char *name, uint64_t *v, int *close)
+static int num_param(ksd_conn *c, const ksp_http_req *r, ksp_str qs, const char *name, uint64_t *v, int *close)
 {
     char *s;
     size_t n;
-    int got = query_param(qs, name, &s, &n);
+    int got = ksp_http_query_param(qs, name, &s, &n);
     if (got == 0)
         return 0;
     if (got < 0 || ksp_parse_number(s, n, v)) {
@@ -385,7 +202,7 @@ static int num_param(ksd_conn *c, const http_req *r, ksp_str qs, const char *nam
     return 0;
 }
 
-static int ep_search(ksd_conn *c, const http_req *r, ks_searcher *s, ksp_str qs)
+static int ep_search(ksd_conn *c, const ksp_http_req *r, ks_searcher *s, ksp_str qs)
 {
     ksd_worker *w = c->w;
     int close = 0;
@@ -400,7 +217,7 @@ static int ep_search(ksd_conn *c, const http_req *r, ks_searcher *s, ksp_str qs)
         return send_err(c, r, 400, &err, "");
     char *q;
     size_t ql;
-    int got = query_param(qs, "q", &q, &ql);
+    int got = ksp_http_query_param(qs, "q", &q, &ql);
     if (got <= 0)
         return fail(c, r, 400, KSP_ERR_BAD_REQUEST, got ? "q= holds a bad %-escape" : "missing q= (the query)");
     ks_search_opts o;
@@ -434,7 +251,7 @@ static int ep_search(ksd_conn *c, const http_req *r, ks_searcher *s, ksp_str qs)
     return close;
 }
 
-static int ep_healthz(ksd_conn *c, const http_req *r, ks_searcher *s)
+static int ep_healthz(ksd_conn *c, const ksp_http_req *r, ks_searcher *s)
 {
     ks_index_info info;
     ks_errbuf eb = { "" };
@@ -447,7 +264,7 @@ static int ep_healthz(ksd_conn *c, const http_req *r, ks_searcher *s)
     return send_json(c, r, 0, &body, NULL);
 }
 
-static int ep_static(ksd_conn *c, const http_req *r, const char *path, size_t plen)
+static int ep_static(ksd_conn *c, const ksp_http_req *r, const char *path, size_t plen)
 {
     if (plen == 1)
         path = "/index.html", plen = strlen(path);
@@ -468,8 +285,8 @@ int ksd_http_execute(ksd_conn *c, char *head, size_t len)
 {
     ksd_worker *w = c->w;
     atomic_fetch_add(&w->stats.commands, 1);
-    http_req r;
-    if (parse_head(head, len, &r)) {
+    ksp_http_req r;
+    if (ksp_http_parse_head(head, len, &r)) {
         memset(&r, 0, sizeof r);
         fail(c, &r, 400, KSP_ERR_BAD_REQUEST, "malformed HTTP request");
         c->unread = 1; /* whatever follows cannot be framed */
@@ -505,7 +322,7 @@ int ksd_http_execute(ksd_conn *c, char *head, size_t len)
     size_t raw_plen = qm ? (size_t)(qm - t) : tl;
     ksp_str qs = qm ? (ksp_str){ qm + 1, tl - raw_plen - 1 } : (ksp_str){ "", 0 };
     char *path = malloc(raw_plen + 1);
-    long pl = path ? pct_decode(t, raw_plen, 0, path) : -1;
+    long pl = path ? ksp_http_pct_decode(t, raw_plen, 0, path) : -1;
     if (pl < 0) {
         free(path);
         return fail(c, &r, 400, KSP_ERR_BAD_REQUEST, "bad %-escape in the path");
