@@ -32,7 +32,7 @@ runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
 corpus=$(find "$work" -type f | wc -l)
 if [ $rc -eq 0 ]; then
-  echo "ok - fuzz-$name: ${runs:-?} runs in ${secs:-?} s, ${corpus} new inputs in $work"
+  echo "ok - fuzz-$name: ${runs:-?} runs in ${secs:-?} s, ${corpus} inputs in $work"
   exit 0
 fi
 input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
