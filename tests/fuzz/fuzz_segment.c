@@ -21,18 +21,9 @@
 #include "ks_engine.h"
 #include "ks_score.h"
 #include "ks_segment.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Independent of NDEBUG: a broken invariant is a crash libFuzzer reports. */
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
-                    __LINE__, #cond);                                      \
-            abort();                                                       \
-        }                                                                  \
-    } while (0)
 
 enum { SEAL = 1, OTHER_BM25 = 2 };
 

@@ -216,13 +216,19 @@ static void write_file(const char *name, const uint8_t *p, size_t n, char *path,
     assert_int_equal(fclose(f), 0);
 }
 
+/* dir/name := p[0..n), opened: the open's result, the segment in *s. */
+static int open_bytes(const char *name, const uint8_t *p, size_t n, ks_segment **s, ks_errbuf *eb)
+{
+    char path[160];
+    write_file(name, p, n, path, sizeof path);
+    return ks_segment_open(path, s, eb);
+}
+
 static void expect_corrupt(const uint8_t *p, size_t n, const char *what)
 {
-    char bad[160];
-    write_file("bad", p, n, bad, sizeof bad);
     ks_segment *s = NULL;
     ks_errbuf eb = { "" };
-    int rc = ks_segment_open(bad, &s, &eb);
+    int rc = open_bytes("bad", p, n, &s, &eb);
     if (rc == 0) {
         /* Damage in the lazily verified bulk (postings, positions) passes the
          * open; then reading everything must meet it, and so must verify. */
@@ -295,14 +301,6 @@ static void test_magic_and_version(void **state)
     char missing[160];
     snprintf(missing, sizeof missing, "%s/none", dir);
     assert_int_equal(ks_segment_open(missing, &s, &eb), KS_ENOTFOUND);
-}
-
-/* dir/name := p[0..n), opened: the open's result, the segment in *s. */
-static int open_bytes(const char *name, const uint8_t *p, size_t n, ks_segment **s, ks_errbuf *eb)
-{
-    char path[160];
-    write_file(name, p, n, path, sizeof path);
-    return ks_segment_open(path, s, eb);
 }
 
 /* ks_segment_seal recomputes exactly the builder's checksums, so damage
