@@ -181,6 +181,7 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
     const ks_seg_section *S = h->sect;
     if (h->n_terms > S[KS_SEG_DICT].size / sizeof(ks_seg_term) ||
         h->n_terms * sizeof(ks_seg_term) != S[KS_SEG_DICT].size ||
+        h->n_blocks > S[KS_SEG_BLOCKS].size / sizeof(ks_seg_block) || /* (the product below must not wrap) */
         h->n_blocks * sizeof(ks_seg_block) != S[KS_SEG_BLOCKS].size || h->lastdocid >= UINT32_MAX ||
         (h->lastdocid + 1) * 4 != S[KS_SEG_DOCLENS].size || S[KS_SEG_POSTINGS].size < KS_SEG_PAD ||
         h->doccount > h->lastdocid)

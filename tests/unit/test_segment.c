@@ -338,6 +338,9 @@ static void test_seal(void **state)
         const char *msg;
     } cases[] = {
         { offsetof(ks_seg_header, n_terms), 1, "counts disagree" },
+        /* n_blocks + 2^59: n_blocks * 32 wrapped to the right size, and a
+         * block_first up to n_blocks read far outside the file */
+        { offsetof(ks_seg_header, n_blocks) + 4, 1u << 27, "counts disagree" },
         { offsetof(ks_seg_header, chunk_size), 1, "chunk size" },
         { h->sect[KS_SEG_DICT].off + offsetof(ks_seg_term, block_first), 1000, "dictionary entry 0 out of bounds" },
         { h->sect[KS_SEG_BLOCKS].off + offsetof(ks_seg_block, off), 1u << 30, "block 0 of dictionary entry" },
