@@ -613,7 +613,8 @@ static int eval(ks_engine *e, uint32_t id, const rlist *filter, rlist *out)
     int rc;
     switch (n->op) {
     case KS_PLAN_TERM:
-        return eval_term(e, ks_segment_find(e->seg, ks_plan_term(e->plan, n), n->term_len), filter, 0, out);
+        rc = eval_term(e, ks_segment_find(e->seg, ks_plan_term(e->plan, n), n->term_len), filter, 0, out);
+        break;
     case KS_PLAN_AND: rc = eval_and(e, n, filter, out); break;
     case KS_PLAN_OR: rc = eval_or(e, n, filter, out); break;
     case KS_PLAN_PHRASE: rc = eval_phrase(e, n, filter, out); break;

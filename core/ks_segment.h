@@ -117,6 +117,14 @@ void ks_segment_close(ks_segment *s);
  * at most UINT_MAX bytes a call, so longer input is fed in pieces). */
 uint32_t ks_segment_crc(const void *p, uint64_t n);
 
+/* Recomputes every checksum of the segment image file[0..size) in place
+ * (8-byte aligned), as the builder would: the CHUNKS table, then each
+ * section's crc, then the header's; whatever the header's fields make
+ * unreachable (a section out of bounds, a bad chunk size) is left as it is.
+ * For tests and the fuzzer, which damage a segment's structure behind valid
+ * checksums to reach the checks that follow them. */
+void ks_segment_seal(void *file, size_t size);
+
 /* Verifies every lazily checked chunk now (the indexer after a build, or
  * a reader that wants to know at once). 0 or KS_ECORRUPT with a message. */
 int ks_segment_verify(const ks_segment *s, ks_errbuf *eb);

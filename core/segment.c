@@ -77,6 +77,34 @@ static int cmp_term(const char *a, size_t al, const char *b, size_t bl)
 static const char *sect_name[KS_SEG_NSECT] = { "dictionary", "strings", "blocks",          "postings",
                                                "positions",  "document lengths", "chunk checksums" };
 
+/* A section lies within a file of size bytes, after the header, 8-aligned. */
+static int sect_ok(const ks_seg_section *c, uint64_t size)
+{
+    return c->off >= sizeof(ks_seg_header) && !(c->off & 7) && c->off <= size && c->size <= size - c->off;
+}
+
+static int chunk_size_ok(uint64_t chunk)
+{
+    return chunk >= 64 && !(chunk & (chunk - 1));
+}
+
+/* The lazily verified range of a segment whose POSTINGS and POSITIONS
+ * sections are in bounds: file bytes [*off, *end) from POSTINGS to the end
+ * of POSITIONS, in *n_chunks checksums of chunk bytes (chunk a power of two). */
+static void lazy_layout(const ks_seg_header *h, uint64_t chunk, uint64_t *off, uint64_t *end, uint64_t *n_chunks)
+{
+    *off = h->sect[KS_SEG_POSTINGS].off;
+    *end = h->sect[KS_SEG_POSITIONS].off + h->sect[KS_SEG_POSITIONS].size;
+    *n_chunks = *end > *off ? (*end - *off + chunk - 1) / chunk : 0;
+}
+
+/* The checksum of chunk c of the range [off, end) of the file at map. */
+static uint32_t chunk_crc(const uint8_t *map, uint64_t off, uint64_t end, uint64_t chunk, uint64_t c)
+{
+    uint64_t a = off + c * chunk;
+    return ks_segment_crc(map + a, end - a < chunk ? end - a : chunk);
+}
+
 /* Verifies the chunks overlapping file bytes [off, off + len) that no reader
  * has verified yet. Two threads may verify one chunk at once: harmless. */
 static int verify_range(const ks_segment *s, uint64_t off, uint64_t len, ks_errbuf *eb)
@@ -89,12 +117,35 @@ static int verify_range(const ks_segment *s, uint64_t off, uint64_t len, ks_errb
         if (atomic_load_explicit(&s->verified[c >> 6], memory_order_acquire) & bit)
             continue;
         uint64_t a = s->lazy_off + c * s->chunk, n = s->lazy_end - a < s->chunk ? s->lazy_end - a : s->chunk;
-        if (ks_segment_crc(s->map + a, n) != s->chunk_crc[c])
+        if (chunk_crc(s->map, s->lazy_off, s->lazy_end, s->chunk, c) != s->chunk_crc[c])
             return ks_seterr(eb, KS_ECORRUPT, "segment damaged (checksum mismatch at bytes %llu-%llu); rebuild the index",
                              (unsigned long long)a, (unsigned long long)(a + n));
         atomic_fetch_or_explicit(&s->verified[c >> 6], bit, memory_order_release);
     }
     return 0;
+}
+
+void ks_segment_seal(void *file, size_t size)
+{
+    if (size < sizeof(ks_seg_header))
+        return;
+    ks_seg_header *h = file;
+    uint8_t *map = file;
+    ks_seg_section *S = h->sect;
+    uint64_t off, end, n_chunks;
+    if (sect_ok(&S[KS_SEG_POSTINGS], size) && sect_ok(&S[KS_SEG_POSITIONS], size) && sect_ok(&S[KS_SEG_CHUNKS], size) &&
+        chunk_size_ok(h->chunk_size) && !(S[KS_SEG_CHUNKS].off & 3)) {
+        lazy_layout(h, h->chunk_size, &off, &end, &n_chunks);
+        /* the table's room, however many chunks the header's sizes imply */
+        for (uint64_t c = 0; c < n_chunks && c < S[KS_SEG_CHUNKS].size / 4; c++) {
+            uint32_t v = chunk_crc(map, off, end, h->chunk_size, c);
+            memcpy(map + S[KS_SEG_CHUNKS].off + c * 4, &v, 4);
+        }
+    }
+    for (int i = 0; i < KS_SEG_NSECT; i++)
+        if (sect_ok(&S[i], size))
+            S[i].crc = ks_segment_crc(map + S[i].off, S[i].size);
+    h->header_crc = ks_segment_crc(h, offsetof(ks_seg_header, header_crc));
 }
 
 int ks_segment_verify(const ks_segment *s, ks_errbuf *eb)
@@ -122,7 +173,7 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
                    (unsigned long long)h->file_size);
     for (int i = 0; i < KS_SEG_NSECT; i++) {
         const ks_seg_section *c = &h->sect[i];
-        if (c->off < sizeof *h || (c->off & 7) || c->off > s->size || c->size > s->size - c->off)
+        if (!sect_ok(c, s->size))
             return BAD("%s: %s section out of bounds", path, sect_name[i]);
         if (i != KS_SEG_POSTINGS && i != KS_SEG_POSITIONS && ks_segment_crc(s->map + c->off, c->size) != c->crc)
             return BAD("%s: %s section checksum mismatch", path, sect_name[i]);
@@ -130,16 +181,15 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
     const ks_seg_section *S = h->sect;
     if (h->n_terms > S[KS_SEG_DICT].size / sizeof(ks_seg_term) ||
         h->n_terms * sizeof(ks_seg_term) != S[KS_SEG_DICT].size ||
+        h->n_blocks > S[KS_SEG_BLOCKS].size / sizeof(ks_seg_block) || /* (the product below must not wrap) */
         h->n_blocks * sizeof(ks_seg_block) != S[KS_SEG_BLOCKS].size || h->lastdocid >= UINT32_MAX ||
         (h->lastdocid + 1) * 4 != S[KS_SEG_DOCLENS].size || S[KS_SEG_POSTINGS].size < KS_SEG_PAD ||
         h->doccount > h->lastdocid)
         return BAD("%s: segment counts disagree with section sizes", path);
-    s->lazy_off = S[KS_SEG_POSTINGS].off;
-    s->lazy_end = S[KS_SEG_POSITIONS].off + S[KS_SEG_POSITIONS].size;
     s->chunk = h->chunk_size;
-    if (s->chunk < 64 || (s->chunk & (s->chunk - 1)))
+    if (!chunk_size_ok(s->chunk))
         return BAD("%s: segment chunk size %llu is not a power of two from 64", path, (unsigned long long)s->chunk);
-    s->n_chunks = s->lazy_end > s->lazy_off ? (s->lazy_end - s->lazy_off + s->chunk - 1) / s->chunk : 0;
+    lazy_layout(h, s->chunk, &s->lazy_off, &s->lazy_end, &s->n_chunks);
     if (S[KS_SEG_POSITIONS].off < S[KS_SEG_POSTINGS].off || S[KS_SEG_CHUNKS].size != s->n_chunks * 4 ||
         (S[KS_SEG_CHUNKS].off & 3))
         return BAD("%s: segment chunk checksums disagree with its sections", path);

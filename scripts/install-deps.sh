@@ -7,6 +7,7 @@ PKGS=(
   libxapian-dev libevent-dev libicu-dev                  # engine
   libjansson-dev zlib1g-dev libstreamvbyte-dev           # JSON, gzip input, SIMD integer codec
   libcmocka-dev clang netcat-openbsd python3             # tests, fuzzing, sample corpus
+  libclang-rt-14-dev                                     # libFuzzer (clang only recommends it)
 )
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null; then exec sudo "$0" "$@"; fi

@@ -11,18 +11,9 @@
 #include <unicode/utf8.h>
 
 #include "ks_query.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Independent of NDEBUG: a broken invariant is a crash libFuzzer reports. */
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
-                    __LINE__, #cond);                                      \
-            abort();                                                       \
-        }                                                                  \
-    } while (0)
 
 /* Whitespace-separated words in s[0..n), and whether s has whitespace at
  * either end. */

@@ -13,17 +13,9 @@
 #include "ksp_format.h"
 #include "ksp_reply.h"
 #include "ksp_request.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                 \
-            abort();                                                        \
-        }                                                                   \
-    } while (0)
 
 /* Valid UTF-8 without control characters other than those allowed: TAB
  * and LF if allow_tab_lf, C1 controls (U+0080..U+009F) if allow_c1. */
