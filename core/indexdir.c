@@ -1,5 +1,6 @@
 /* Index directory layout, generations and atomic publication (ks_indexdir.h). */
 #include "ks_indexdir.h"
+#include "ks_fault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -210,6 +211,7 @@ int ks_indexdir_publish(const char *index, const char *tmp, const char *final, k
     nftw(tmp, fsync_cb, 16, FTW_PHYS | FTW_DEPTH);
     if (rename(tmp, final) != 0)
         return ks_seterr(eb, KS_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+    ks_fault_point("publish-renamed");
     const char *base = strrchr(final, '/');
     base = base ? base + 1 : final;
     snprintf(link, sizeof link, "%s/current", index);
@@ -220,6 +222,7 @@ int ks_indexdir_publish(const char *index, const char *tmp, const char *final, k
     if (rename(newlink, link) != 0)
         return ks_seterr(eb, KS_EIO, "cannot publish %s: %s", link, strerror(errno));
     fsync_path(index);
+    ks_fault_point("publish-linked");
 
     /* Keep the new generation and the one it replaced; remove the rest. */
     const char *prev_base = strrchr(prev, '/');
@@ -240,4 +243,100 @@ int ks_indexdir_publish(const char *index, const char *tmp, const char *final, k
     }
     closedir(d);
     return 0;
+}
+
+static int copy_file(const char *from, const char *to, ks_errbuf *eb)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return ks_seterr(eb, KS_EIO, "cannot read %s: %s", from, strerror(errno));
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int rc = ks_seterr(eb, KS_EIO, "cannot create %s: %s", to, strerror(errno));
+        close(in);
+        return rc;
+    }
+    char buf[1 << 16];
+    ssize_t n;
+    int rc = 0;
+    /* copy_file_range: in the kernel, and a shared-extent copy where the
+     * file system can; plain read/write where it cannot */
+    for (;;) {
+        ssize_t k = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+        if (k > 0)
+            continue;
+        if (k == 0)
+            goto done;
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+            goto werr;
+        break;
+    }
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0; off < n;) {
+            ssize_t k = write(out, buf + off, (size_t)(n - off));
+            if (k < 0)
+                goto werr;
+            off += k;
+        }
+    if (n < 0) {
+        rc = ks_seterr(eb, KS_EIO, "cannot read %s: %s", from, strerror(errno));
+        goto out;
+    }
+done:
+    if (close(out) != 0) {
+        out = -1;
+        goto werr;
+    }
+    close(in);
+    return 0;
+werr:
+    rc = ks_seterr(eb, KS_EIO, "cannot write %s: %s", to, strerror(errno));
+out:
+    if (out >= 0)
+        close(out);
+    close(in);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* The generation's layout is two levels deep (the stub, shard folders of
+ * glass files); recursion covers any depth. */
+static int copy_tree(const char *from, const char *to, int top, ks_errbuf *eb)
+{
+    DIR *d = opendir(from);
+    if (!d)
+        return ks_seterr(eb, KS_EIO, "cannot read %s: %s", from, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    char src[KS_INDEX_PATH_MAX], dst[KS_INDEX_PATH_MAX];
+    while (!rc && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || ends_with(e->d_name, ".part") ||
+            ends_with(e->d_name, ".tmp") || (top && strcmp(e->d_name, "segment") == 0))
+            continue;
+        if ((size_t)snprintf(src, sizeof src, "%s/%s", from, e->d_name) >= sizeof src ||
+            (size_t)snprintf(dst, sizeof dst, "%s/%s", to, e->d_name) >= sizeof dst) {
+            rc = ks_seterr(eb, KS_ETOOBIG, "index path too long");
+            break;
+        }
+        struct stat st;
+        if (lstat(src, &st) != 0)
+            rc = ks_seterr(eb, KS_EIO, "cannot stat %s: %s", src, strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            rc = mkdir(dst, 0755) != 0 ? ks_seterr(eb, KS_EIO, "cannot create %s: %s", dst, strerror(errno))
+                                       : copy_tree(src, dst, 0, eb);
+        else if (S_ISREG(st.st_mode))
+            rc = copy_file(src, dst, eb);
+    }
+    closedir(d);
+    return rc;
+}
+
+int ks_indexdir_copy(const char *from, const char *to, ks_errbuf *eb)
+{
+    return copy_tree(from, to, 1, eb);
 }

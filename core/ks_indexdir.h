@@ -5,7 +5,8 @@
  *            INDEX/.lock                   (flock: one writer at a time)
  * A build writes gen-N.tmp beside the live generation and publishes it by
  * renaming a new symlink over `current`, so readers see the old index or the
- * new one, never half of one; a killed build leaves only a *.tmp to sweep. */
+ * new one, never half of one; a killed build leaves only a *.tmp to sweep.
+ * add and delete work the same way on a copy of the live generation. */
 #ifndef KS_INDEXDIR_H
 #define KS_INDEXDIR_H
 
@@ -42,6 +43,14 @@ int ks_indexdir_publish(const char *index, const char *tmp, const char *final, k
 /* Writes the stub file that makes shards[0..n) (paths relative to gen) one
  * database, atomically (temporary name + rename). */
 int ks_indexdir_write_stub(const char *gen, const char *const *shards, size_t n, ks_errbuf *eb);
+
+/* Copies the Xapian part of generation `from` (every file and folder but
+ * the scoring segment and leftover *.part / *.tmp files) into the empty
+ * folder `to`: add and delete change a copy in a new generation and
+ * publish it, so the live one is never changed in place and a killed or
+ * failed run leaves it as it was. KS_EIO with a message naming the file
+ * and the reason (e.g. no space left on device). */
+int ks_indexdir_copy(const char *from, const char *to, ks_errbuf *eb);
 
 /* Removes a directory tree (best effort; used on failed builds). */
 void ks_indexdir_rmtree(const char *path);

@@ -45,7 +45,11 @@ int map_exception(ks_errbuf *eb)
     } catch (const Xapian::DocNotFoundError &e) {
         return fail(eb, KS_ENOTFOUND, e.get_msg());
     } catch (const Xapian::Error &e) {
-        return fail(eb, KS_EXAPIAN, e.get_type() + std::string(": ") + e.get_msg());
+        // get_error_string() is errno's text when a system call failed
+        // ("No space left on device", "File too large"): the useful part
+        const char *why = e.get_error_string();
+        return fail(eb, KS_EXAPIAN,
+                    e.get_type() + std::string(": ") + e.get_msg() + (why ? std::string(" (") + why + ")" : ""));
     } catch (const std::bad_alloc &) {
         return fail(eb, KS_ENOMEM, "out of memory");
     } catch (const std::exception &e) {
