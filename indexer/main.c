@@ -410,6 +410,8 @@ static int live_begin(live_change *lc, const char *index, ks_errbuf *eb)
         rc = ks_indexdir_lock(index, &lc->lock, eb);
     if (!rc) /* again under the lock: a build may have published meanwhile */
         rc = ks_indexdir_current(index, gen, sizeof gen, eb);
+    if (!rc) /* no change on top of a damaged index */
+        rc = ks_indexdir_check(gen, eb);
     if (!rc)
         rc = ks_indexdir_begin(index, lc->tmp, lc->fin, sizeof lc->tmp, eb);
     if (!rc)

@@ -26,6 +26,16 @@ static int reply_error(ksd_conn *c, ksp_errcode code, int close, const char *msg
     return close;
 }
 
+/* Logs, once per searcher, that its segment turned out damaged and it now
+ * ranks with Xapian (same answers, slower; a RELOAD of a good index ends it). */
+static void note_fallback(ksd_conn *c, ks_searcher *s)
+{
+    const char *why = ks_searcher_take_fallback(s);
+    if (why)
+        ksd_log("worker %d: scoring segment damaged, ranking with Xapian from now on (same results, slower; "
+                "rebuild the index and RELOAD): %s", c->w->id, why);
+}
+
 /* Maps a searcher error to a protocol error: the user's fault or ours. */
 static int search_error(ksd_conn *c, int rc, const ks_errbuf *eb, const char *q, size_t ql)
 {
@@ -70,6 +80,7 @@ static int cmd_search(ksd_conn *c, ks_searcher *s, const ksp_request *req)
     uint64_t t0 = now_us();
     int rc = ks_search(s, req->arg.ptr, req->arg.len, &o, &r, &eb);
     uint64_t took = now_us() - t0;
+    note_fallback(c, s);
     ksd_stats_latency(&w->stats, took);
     atomic_fetch_add(&w->stats.queries, 1);
     if (rc)
@@ -100,6 +111,7 @@ static int cmd_count(ksd_conn *c, ks_searcher *s, const ksp_request *req)
     uint64_t n = 0, t0 = now_us();
     int rc = ks_search_count(s, req->arg.ptr, req->arg.len, &n, &eb);
     uint64_t took = now_us() - t0;
+    note_fallback(c, s);
     ksd_stats_latency(&c->w->stats, took);
     atomic_fetch_add(&c->w->stats.queries, 1);
     if (rc)
