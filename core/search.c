@@ -209,6 +209,7 @@ typedef struct page {
     const ks_search_opts *o;
     ks_results *r;
     uint32_t next_rank;
+    ks_errbuf *eb;
 } page;
 
 static char *dup_n(const char *p, size_t n)
@@ -231,6 +232,11 @@ static int on_hit(void *ud, uint32_t docid, double score, const char *data, size
     h->docid = docid;
     json_t *o = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
     const char *id = json_string_value(json_object_get(o, "id"));
+    if (!id) { /* every stored document has its id: this one was damaged on disk */
+        json_decref(o);
+        return ks_seterr(pg->eb, KS_ECORRUPT, "the stored data of document %u is damaged (not a JSON object with "
+                         "an id); rebuild the index", docid);
+    }
     json_t *tv = json_object_get(o, "title"), *bv = json_object_get(o, "body");
     const char *title = json_is_string(tv) ? json_string_value(tv) : "";
     const char *body = json_is_string(bv) ? json_string_value(bv) : "";
@@ -305,7 +311,7 @@ static int run(ks_searcher *s, const char *q, size_t len, const ks_search_opts *
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
     }
     ks_plan_describe(&plan, out->plan, dl);
-    page pg = { s, &plan, o, out, o->offset + 1 };
+    page pg = { s, &plan, o, out, o->offset + 1, eb };
     uint64_t cal = o->exact_count_limit;
     if (cal < (uint64_t)o->offset + o->limit)
         cal = (uint64_t)o->offset + o->limit;
@@ -375,5 +381,18 @@ int ks_search_get(ks_searcher *s, const char *id, size_t len, char **json, size_
     if (tl < 0)
         return ks_seterr(eb, KS_ENOTFOUND, "no document with that id (ids are at most %d bytes)", KS_MAX_ID_BYTES);
     uint32_t docid;
-    return ks_xdb_get_by_idterm(s->db, term, (size_t)tl, &docid, json, json_len, eb);
+    int rc = ks_xdb_get_by_idterm(s->db, term, (size_t)tl, &docid, json, json_len, eb);
+    if (rc)
+        return rc;
+    /* what was stored is a JSON object with this id: anything else was
+     * damaged on disk (Xapian's files carry no checksums) */
+    json_t *o = json_loadb(*json, *json_len, JSON_ALLOW_NUL, NULL);
+    json_t *v = json_object_get(o, "id");
+    int same = json_is_string(v) && json_string_length(v) == len && memcmp(json_string_value(v), id, len) == 0;
+    json_decref(o);
+    if (same)
+        return 0;
+    free(*json);
+    *json = NULL;
+    return ks_seterr(eb, KS_ECORRUPT, "the stored data of document %u is damaged; rebuild the index", docid);
 }
