@@ -16,8 +16,10 @@
 #    zeroed. No crash; every reply is the right one (the segment cases: the
 #    daemon ranks with Xapian, same results) or, for damage inside Xapian's
 #    own files, an ERR; RELOAD refuses what is detectably damaged.
+# 3. Stored documents damaged at seeded places: never a wrong reply.
 # A daemon's stderr is checked for sanitizer reports.
 import os
+import random
 import shutil
 import signal
 import struct
@@ -34,10 +36,10 @@ T = td.T
 QUERIES = ["카카오", "인공지능", "데비안", "검색 엔진", "의", "데이터베이스", "\"검색 엔진\"", "카카오 OR 네이버"]
 
 
-def answers(c):
+def answers(c, queries=QUERIES):
     """Every query's SEARCH (top 50) and COUNT reply, time taken out."""
     out = []
-    for q in QUERIES:
+    for q in queries:
         out.append(td.norm(c.cmd("SEARCH limit=50 -- " + q)))
         out.append(td.norm(c.cmd("COUNT -- " + q)))
     return out
@@ -267,6 +269,42 @@ def t_live_damage():
     ref.stop()
 
 
+@td.section
+def t_stored_data_damage():
+    """Seeded flips and zeroed ranges in the stored documents (one shard, so the
+    same bytes every run): a record that no longer parses must be an ERR, not
+    a hit with an empty id and title (it was, before the searcher checked)."""
+    idx1 = os.path.join(td.TMP, "index-j1")
+    p = subprocess.run([td.INDEXER, "build", "-q", "-j", "1", "-i", td.CORPUS, "-o", idx1], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=600)
+    T.eq(p.returncode, 0, "a one-shard index built")
+    queries = QUERIES + ["검색", "시스템", "파일", "설정"]
+    ref = td.Daemon("stored-ref", idx1)
+    want = answers(ref.client(), queries)
+    total = [0, 0, 0]
+    alive = True
+    for trial in range(4):
+        for how in ("zero", "flip"):
+            idx = os.path.join(td.TMP, "idx-stored-%s-%d" % (how, trial))
+            shutil.copytree(idx1, idx, symlinks=True)
+            path = os.path.join(idx, "current", "shard-0", "docdata.glass")
+            off = random.Random(trial).randrange(8192, os.path.getsize(path) - 65536)
+            if how == "zero":
+                zero(path, off, 65536)
+            else:
+                flip(path, off, 65536, 61)
+            d = td.Daemon("stored-%s-%d" % (how, trial), idx)
+            for i, n in enumerate(right_or_err(answers(d.client(), queries), want)):
+                total[i] += n
+            alive = alive and d.p.poll() is None
+            check_sanitizers(d)
+            d.stop()
+    T.ok(alive and total[2] == 0, "stored documents damaged at 8 seeded places: no crash, no wrong reply "
+         "(%d right, %d ERR, %d wrong)" % tuple(total))
+    T.ok(total[1] > 0, "and the damage was noticed (some replies are ERR)")
+    ref.stop()
+
+
 def check_sanitizers(*daemons):
     for d in daemons:
         rep = td.sanitizer_report(d.stderr())
@@ -298,6 +336,7 @@ def main():
                     out.write(line)
         t_damaged_new_generation()
         t_live_damage()
+        t_stored_data_damage()
     except Exception as e:  # noqa: BLE001
         T.ok(False, "test driver: %s: %s" % (type(e).__name__, e), traceback.format_exc())
     finally:
