@@ -5,25 +5,29 @@ ANSWERS="$KS_BUILDDIR/tests/integration/index_answers"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
 QUERIES=("카카오" "인공지능" "데비안" "검색 엔진" "데이터베이스" "고장주입" "라이브러리 -매크로")
 
-# fault_inputs: in $T, prev.jsonl (the first 1,000 documents), all.jsonl
-# (all 2,020), add.jsonl (300 new ids, copies of documents 1000-1299, and 5
-# of the first documents with a changed title) and delete.ids (50 ids).
+# fault_inputs [ALL PREV COPIES DELETES]: in $T, all.jsonl (the first ALL
+# documents, default all 2,020), prev.jsonl (the first PREV, default 1,000),
+# add.jsonl (COPIES new ids, default 300: copies of the documents after the
+# first PREV; and 5 of the first documents with a changed title) and
+# delete.ids (DELETES ids, default 50, from the 101st document on).
 fault_inputs() {
-  python3 - "$CORPUS" "$T" <<'PY'
+  python3 - "$CORPUS" "$T" "${1:-0}" "${2:-1000}" "${3:-300}" "${4:-50}" <<'PY'
 import gzip, json, sys
 docs = [json.loads(l) for l in gzip.open(sys.argv[1], "rt", encoding="utf-8")]
 t = sys.argv[2]
+n_all, n_prev, n_copy, n_del = (int(x) for x in sys.argv[3:7])
+docs = docs[:n_all] if n_all else docs
 def dump(name, ds):
     with open("%s/%s" % (t, name), "w", encoding="utf-8") as f:
         for d in ds:
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
-dump("prev.jsonl", docs[:1000])
+dump("prev.jsonl", docs[:n_prev])
 dump("all.jsonl", docs)
-add = [dict(d, id="copy-" + d["id"]) for d in docs[1000:1300]]
+add = [dict(d, id="copy-" + d["id"]) for d in docs[n_prev:n_prev + n_copy]]
 add += [dict(d, title="고장주입 시험 " + (d.get("title") or "")) for d in docs[:5]]
 dump("add.jsonl", add)
 with open("%s/delete.ids" % t, "w") as f:
-    f.write("\n".join(d["id"] for d in docs[100:150]) + "\n")
+    f.write("\n".join(d["id"] for d in docs[100:100 + n_del]) + "\n")
 PY
 }
 
