@@ -81,8 +81,17 @@ int ks_searcher_open_engine(const char *index, int engine, ks_searcher **out /* 
 /* ks_searcher_open_engine(index, KS_ENGINE_SIMD, ...). */
 int ks_searcher_open(const char *index, ks_searcher **out /* OUT */, ks_errbuf *eb);
 
-/* The engine this searcher ranks with (KS_ENGINE_*). */
+/* The engine this searcher ranks with (KS_ENGINE_*). A KS_ENGINE_SIMD
+ * searcher whose segment turns out damaged while it serves (a checksum
+ * mismatch in a chunk read for the first time, or the file truncated or
+ * changed under it) answers that query and all later ones with Xapian
+ * instead, with the same results: this then says KS_ENGINE_XAPIAN. */
 int ks_searcher_engine(const ks_searcher *s);
+
+/* Why the searcher moved from the segment to Xapian, once (then NULL
+ * until it happens again, which it cannot): for the caller's log. Valid
+ * until the thread's next call. */
+const char *ks_searcher_take_fallback(ks_searcher *s);
 void ks_searcher_close(ks_searcher *s);
 
 int ks_searcher_info(ks_searcher *s, ks_index_info *out /* OUT */, ks_errbuf *eb);

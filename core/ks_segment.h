@@ -159,6 +159,16 @@ int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, 
 /* Document lengths, indexed by docid (lastdocid + 1 entries). */
 const uint32_t *ks_segment_doclens(const ks_segment *s);
 
+/* 1 once the file was found changed under the reader (a read past its end
+ * after a truncation: the SIGBUS handler put zero pages there) or marked
+ * with ks_segment_set_damaged(); results ranked from it since may be
+ * wrong, and a reader should rank elsewhere (ks_search.h falls back to
+ * Xapian). Shared by every reader of the file in the process. Note the
+ * handler: opening a segment installs a process-wide SIGBUS handler that
+ * passes faults outside segment mappings on to the previous one. */
+int ks_segment_damaged(const ks_segment *s);
+void ks_segment_set_damaged(ks_segment *s);
+
 /* Size of the file in bytes. */
 uint64_t ks_segment_size(const ks_segment *s);
 

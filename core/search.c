@@ -29,7 +29,36 @@ struct ks_searcher {
     ks_analyzer *da;          /* document mode, for snippets */
     char generation[KS_INDEX_PATH_MAX];
     uint64_t terms;           /* distinct terms, 0 until first asked for */
+    char fallback[KS_INDEX_PATH_MAX + KS_ERRBUF_SIZE + 16]; /* why ranking moved to Xapian, until taken */
 };
+
+/* The engine's ranking is used only if the segment was sound all along:
+ * a damaged chunk (KS_ECORRUPT) or a file found changed under us (the
+ * segment's damaged flag, checked after the ranking) moves this searcher
+ * to Xapian, which holds the same documents and ranks them the same way
+ * (tests/integration/test_parity), so the query is answered right, only
+ * slower. Returns 1 when the caller must rank again with Xapian. */
+static int engine_failed(ks_searcher *s, int rc, ks_errbuf *eb)
+{
+    if (rc != KS_ECORRUPT && !ks_segment_damaged(s->seg))
+        return 0;
+    snprintf(s->fallback, sizeof s->fallback, "%s/segment: %s", s->generation,
+             rc == KS_ECORRUPT ? eb->msg : "the file changed under the reader (truncated?)");
+    ks_segment_set_damaged(s->seg); /* the other searchers on it move too */
+    s->engine = KS_ENGINE_XAPIAN;
+    eb->msg[0] = 0;
+    return 1;
+}
+
+const char *ks_searcher_take_fallback(ks_searcher *s)
+{
+    static _Thread_local char why[sizeof s->fallback];
+    if (!s->fallback[0])
+        return NULL;
+    memcpy(why, s->fallback, sizeof why);
+    s->fallback[0] = 0;
+    return why;
+}
 
 void ks_search_opts_default(ks_search_opts *o)
 {
@@ -88,6 +117,8 @@ int ks_searcher_open_engine(const char *index, int engine, ks_searcher **out, ks
     ks_analyzer_opts qo = ks_analyzer_default_opts();
     qo.query = 1;
     int rc = ks_indexdir_current(index, s->generation, sizeof s->generation, eb);
+    if (!rc)
+        rc = ks_indexdir_check(s->generation, eb);
     if (!rc)
         rc = ks_indexdir_xapian_path(s->generation, xp, sizeof xp);
     if (!rc)
@@ -179,6 +210,7 @@ typedef struct page {
     const ks_search_opts *o;
     ks_results *r;
     uint32_t next_rank;
+    ks_errbuf *eb;
 } page;
 
 static char *dup_n(const char *p, size_t n)
@@ -201,6 +233,11 @@ static int on_hit(void *ud, uint32_t docid, double score, const char *data, size
     h->docid = docid;
     json_t *o = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
     const char *id = json_string_value(json_object_get(o, "id"));
+    if (!id) { /* every stored document has its id: this one was damaged on disk */
+        json_decref(o);
+        return ks_seterr(pg->eb, KS_ECORRUPT, "the stored data of document %u is damaged (not a JSON object with "
+                         "an id); rebuild the index", docid);
+    }
     json_t *tv = json_object_get(o, "title"), *bv = json_object_get(o, "body");
     const char *title = json_is_string(tv) ? json_string_value(tv) : "";
     const char *body = json_is_string(bv) ? json_string_value(bv) : "";
@@ -248,6 +285,8 @@ static int engine_page(ks_searcher *s, const ks_plan *plan, const ks_search_opts
     }
     size_t n = 0;
     int rc = ks_engine_search(s->eng, plan, &o->bm25, o->offset, o->limit, s->ehits, &n, &pg->r->total, eb);
+    if (engine_failed(s, rc, eb))
+        return KS_ECORRUPT; /* no hit taken yet: run() ranks again */
     pg->r->estimate = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         char *data = NULL;
@@ -278,13 +317,13 @@ static int run(ks_searcher *s, const char *q, size_t len, const ks_search_opts *
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
     }
     ks_plan_describe(&plan, out->plan, dl);
-    page pg = { s, &plan, o, out, o->offset + 1 };
+    page pg = { s, &plan, o, out, o->offset + 1, eb };
     uint64_t cal = o->exact_count_limit;
     if (cal < (uint64_t)o->offset + o->limit)
         cal = (uint64_t)o->offset + o->limit;
-    if (s->engine == KS_ENGINE_SIMD) {
+    if (s->engine == KS_ENGINE_SIMD)
         rc = engine_page(s, &plan, o, &pg, eb);
-    } else {
+    if (s->engine == KS_ENGINE_XAPIAN) { /* asked for, or engine_page just fell back */
         rc = ks_xdb_search(s->db, &plan, &o->bm25, o->offset, o->limit, cal, &out->total, &out->estimate, on_hit,
                            &pg, eb);
         out->estimate = !out->estimate;
@@ -330,7 +369,9 @@ int ks_search_count(ks_searcher *s, const char *q, size_t len, uint64_t *count, 
     if (s->engine == KS_ENGINE_SIMD) {
         size_t n = 0;
         rc = ks_engine_search(s->eng, &plan, &bm, 0, 0, NULL, &n, count, eb);
-    } else {
+        engine_failed(s, rc, eb);
+    }
+    if (s->engine == KS_ENGINE_XAPIAN) {
         rc = ks_xdb_stats_get(s->db, &st, eb);
         if (!rc)
             rc = ks_xdb_search(s->db, &plan, &bm, 0, 0, st.doccount, count, &exact, no_hit, NULL, eb);
@@ -346,5 +387,18 @@ int ks_search_get(ks_searcher *s, const char *id, size_t len, char **json, size_
     if (tl < 0)
         return ks_seterr(eb, KS_ENOTFOUND, "no document with that id (ids are at most %d bytes)", KS_MAX_ID_BYTES);
     uint32_t docid;
-    return ks_xdb_get_by_idterm(s->db, term, (size_t)tl, &docid, json, json_len, eb);
+    int rc = ks_xdb_get_by_idterm(s->db, term, (size_t)tl, &docid, json, json_len, eb);
+    if (rc)
+        return rc;
+    /* what was stored is a JSON object with this id: anything else was
+     * damaged on disk (Xapian's files carry no checksums) */
+    json_t *o = json_loadb(*json, *json_len, JSON_ALLOW_NUL, NULL);
+    json_t *v = json_object_get(o, "id");
+    int same = json_is_string(v) && json_string_length(v) == len && memcmp(json_string_value(v), id, len) == 0;
+    json_decref(o);
+    if (same)
+        return 0;
+    free(*json);
+    *json = NULL;
+    return ks_seterr(eb, KS_ECORRUPT, "the stored data of document %u is damaged; rebuild the index", docid);
 }

@@ -3,11 +3,23 @@
  * checksums, dictionary order and every term's and block's offsets) so that
  * lookups need only cheap checks. The bulk (postings and positions) is
  * verified a chunk at a time on first touch, so opening costs a fraction
- * of a second at any size; a bitmap remembers the verified chunks. */
+ * of a second at any size; a bitmap remembers the verified chunks.
+ *
+ * The file is never changed in place by kosearch, but another program (or
+ * a failing disk) may damage it under a running reader. So what was
+ * validated once and is then trusted without checks (the header and the
+ * small sections: every offset the readers follow) is copied into private
+ * memory at open and validated there; the bulk is only read through
+ * bounds checks made against those copies. A truncated file would raise
+ * SIGBUS on access to the pages past its new end: a handler (installed at
+ * the first open) maps zero pages there instead and marks the segment
+ * damaged, which the searcher checks after every ranking to redo it with
+ * Xapian (ks_search.h). */
 #include "ks_segment.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,7 +40,11 @@ _Static_assert(sizeof(ks_seg_block) == 32, "block entry is 32 bytes");
 struct ks_segment {
     const uint8_t *map;
     size_t size;
-    const ks_seg_header *h;
+    const ks_seg_header *h;    /* &hcopy once mapped */
+    ks_seg_header hcopy;
+    uint8_t *small;            /* private copies of the small sections */
+    _Atomic int damaged;       /* set by the SIGBUS handler or ks_segment_set_damaged */
+    int slot;                  /* index in maps[] (-1: none) */
     const ks_seg_term *dict;
     const char *strings;
     const ks_seg_block *blocks;
@@ -52,6 +68,61 @@ struct ks_segment {
 
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct ks_segment *open_list; /* guarded by open_mu */
+
+/* The mappings the SIGBUS handler knows, read lock-free by the handler:
+ * a slot is filled (under open_mu) before its segment is used and emptied
+ * before it is unmapped. Beyond KS_SEG_MAX_MAPS open segments, the extra
+ * ones are not covered (a truncation under them kills the process as
+ * before); a daemon has one or two open. */
+#define KS_SEG_MAX_MAPS 64
+static struct ks_segment *_Atomic maps[KS_SEG_MAX_MAPS];
+static struct sigaction prev_bus;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+    const uint8_t *a = si->si_addr;
+    for (int i = 0; i < KS_SEG_MAX_MAPS; i++) {
+        struct ks_segment *s = atomic_load(&maps[i]);
+        if (!s || a < s->map || a >= s->map + s->size)
+            continue;
+        atomic_store(&s->damaged, 1); /* before the zeros become readable */
+        long pg = sysconf(_SC_PAGESIZE);
+        void *page = (void *)((uintptr_t)a & ~(uintptr_t)(pg - 1));
+        if (mmap(page, (size_t)pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED)
+            return; /* the read is retried and sees zeros */
+        break;
+    }
+    /* not ours (or no way to recover): as if we had never been installed */
+    if (prev_bus.sa_flags & SA_SIGINFO) {
+        prev_bus.sa_sigaction(sig, si, ctx);
+    } else if (prev_bus.sa_handler != SIG_IGN && prev_bus.sa_handler != SIG_DFL) {
+        prev_bus.sa_handler(sig);
+    } else {
+        signal(SIGBUS, SIG_DFL);
+        raise(SIGBUS);
+    }
+}
+
+static void install_sigbus(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+int ks_segment_damaged(const ks_segment *s)
+{
+    return atomic_load(&((ks_segment *)s)->damaged);
+}
+
+void ks_segment_set_damaged(ks_segment *s)
+{
+    atomic_store(&s->damaged, 1);
+}
 
 uint32_t ks_segment_crc(const void *p, uint64_t n)
 {
@@ -171,11 +242,29 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
     if (h->file_size != s->size)
         return BAD("%s: segment is %zu bytes, its header says %llu (truncated?)", path, s->size,
                    (unsigned long long)h->file_size);
+    /* the small sections are copied (see the top of the file), each at an
+     * 8-byte aligned offset of s->small, and checked there */
+    const uint8_t *at[KS_SEG_NSECT];
+    uint64_t small = 0;
     for (int i = 0; i < KS_SEG_NSECT; i++) {
         const ks_seg_section *c = &h->sect[i];
         if (!sect_ok(c, s->size))
             return BAD("%s: %s section out of bounds", path, sect_name[i]);
-        if (i != KS_SEG_POSTINGS && i != KS_SEG_POSITIONS && ks_segment_crc(s->map + c->off, c->size) != c->crc)
+        if (i != KS_SEG_POSTINGS && i != KS_SEG_POSITIONS)
+            small += (c->size + 7) & ~(uint64_t)7;
+    }
+    if (!(s->small = malloc(small ? small : 1)))
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    small = 0;
+    for (int i = 0; i < KS_SEG_NSECT; i++) {
+        const ks_seg_section *c = &h->sect[i];
+        at[i] = s->map + c->off;
+        if (i == KS_SEG_POSTINGS || i == KS_SEG_POSITIONS)
+            continue;
+        memcpy(s->small + small, s->map + c->off, c->size);
+        at[i] = s->small + small;
+        small += (c->size + 7) & ~(uint64_t)7;
+        if (ks_segment_crc(at[i], c->size) != c->crc)
             return BAD("%s: %s section checksum mismatch", path, sect_name[i]);
     }
     const ks_seg_section *S = h->sect;
@@ -193,17 +282,17 @@ static int validate(ks_segment *s, const char *path, ks_errbuf *eb)
     if (S[KS_SEG_POSITIONS].off < S[KS_SEG_POSTINGS].off || S[KS_SEG_CHUNKS].size != s->n_chunks * 4 ||
         (S[KS_SEG_CHUNKS].off & 3))
         return BAD("%s: segment chunk checksums disagree with its sections", path);
-    s->chunk_crc = (const uint32_t *)(s->map + S[KS_SEG_CHUNKS].off);
+    s->chunk_crc = (const uint32_t *)at[KS_SEG_CHUNKS];
     s->verified = calloc(s->n_chunks / 64 + 1, sizeof *s->verified);
     if (!s->verified)
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
-    s->dict = (const ks_seg_term *)(s->map + S[KS_SEG_DICT].off);
-    s->strings = (const char *)(s->map + S[KS_SEG_STRINGS].off);
-    s->blocks = (const ks_seg_block *)(s->map + S[KS_SEG_BLOCKS].off);
+    s->dict = (const ks_seg_term *)at[KS_SEG_DICT];
+    s->strings = (const char *)at[KS_SEG_STRINGS];
+    s->blocks = (const ks_seg_block *)at[KS_SEG_BLOCKS];
     s->postings = s->map + S[KS_SEG_POSTINGS].off;
     s->postings_size = S[KS_SEG_POSTINGS].size;
     s->positions = s->map + S[KS_SEG_POSITIONS].off;
-    s->doclens = (const uint32_t *)(s->map + S[KS_SEG_DOCLENS].off);
+    s->doclens = (const uint32_t *)at[KS_SEG_DOCLENS];
     uint64_t psize = S[KS_SEG_POSTINGS].size - KS_SEG_PAD, qsize = S[KS_SEG_POSITIONS].size;
     for (uint64_t i = 0; i < h->n_terms; i++) {
         const ks_seg_term *t = &s->dict[i];
@@ -272,6 +361,7 @@ int ks_segment_open(const char *path, ks_segment **out, ks_errbuf *eb)
     s->ino = sb.st_ino;
     s->mtime = sb.st_mtim;
     s->refs = 1;
+    s->slot = -1;
     s->size = (size_t)sb.st_size;
     if (s->size >= sizeof(ks_seg_header)) {
         void *m = mmap(NULL, s->size, PROT_READ, MAP_SHARED, fd, 0);
@@ -283,7 +373,8 @@ int ks_segment_open(const char *path, ks_segment **out, ks_errbuf *eb)
             return rc;
         }
         s->map = m;
-        s->h = m;
+        memcpy(&s->hcopy, m, sizeof s->hcopy);
+        s->h = &s->hcopy;
     }
     close(fd);
     int rc = validate(s, path, eb);
@@ -292,9 +383,16 @@ int ks_segment_open(const char *path, ks_segment **out, ks_errbuf *eb)
         if (s->map)
             munmap((void *)s->map, s->size);
         free((void *)s->verified);
+        free(s->small);
         free(s);
         return rc;
     }
+    pthread_once(&bus_once, install_sigbus);
+    for (int i = 0; i < KS_SEG_MAX_MAPS && s->slot < 0; i++)
+        if (!atomic_load(&maps[i])) {
+            atomic_store(&maps[i], s);
+            s->slot = i;
+        }
     s->next = open_list;
     open_list = s;
     pthread_mutex_unlock(&open_mu);
@@ -308,18 +406,22 @@ void ks_segment_close(ks_segment *s)
         return;
     pthread_mutex_lock(&open_mu);
     int last = --s->refs == 0;
-    if (last)
+    if (last) {
         for (ks_segment **pp = &open_list; *pp; pp = &(*pp)->next)
             if (*pp == s) {
                 *pp = s->next;
                 break;
             }
+        if (s->slot >= 0)
+            atomic_store(&maps[s->slot], NULL);
+    }
     pthread_mutex_unlock(&open_mu);
     if (!last)
         return;
     if (s->map)
         munmap((void *)s->map, s->size);
     free((void *)s->verified);
+    free(s->small);
     free(s);
 }
 
@@ -424,11 +526,13 @@ int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, 
     if (rc)
         return rc;
     uint64_t room = s->h->sect[KS_SEG_POSITIONS].size - t->pos_off - head;
-    if (st[i] > st[i + 1] || st[i + 1] > st[t->termfreq] || (uint64_t)st[t->termfreq] * 4 > room)
+    /* read once: the file could change under us (see the top) */
+    uint32_t a = st[i], b = st[i + 1], end = st[t->termfreq];
+    if (a > b || b > end || (uint64_t)end * 4 > room)
         return ks_seterr(eb, KS_ECORRUPT, "segment positions are damaged; rebuild the index");
-    if ((rc = verify_range(s, base + head + (uint64_t)st[i] * 4, ((uint64_t)st[i + 1] - st[i]) * 4, eb)))
+    if ((rc = verify_range(s, base + head + (uint64_t)a * 4, ((uint64_t)b - a) * 4, eb)))
         return rc;
-    *pos = st + t->termfreq + 1 + st[i];
-    *n = st[i + 1] - st[i];
+    *pos = st + t->termfreq + 1 + a;
+    *n = b - a;
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <streamvbytedelta.h>
 #include <zlib.h>
 
+#include "ks_fault.h"
 #include "ks_xdb.h"
 
 typedef struct buf {
@@ -291,6 +292,7 @@ int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *e
         goto out;
     }
     fd = -1;
+    ks_fault_point("segment-part");
     if (rename(part, out_path)) {
         rc = ks_seterr(eb, KS_EIO, "cannot rename %s to %s: %m", part, out_path);
         goto out;

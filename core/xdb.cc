@@ -5,6 +5,7 @@
 
 #include <xapian.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -32,6 +33,13 @@ int fail(ks_errbuf *eb, int code, const std::string &what)
 // Maps the exception in flight to a code. Call only inside a catch block.
 int map_exception(ks_errbuf *eb)
 {
+    // A write that fails in a DB_DANGEROUS (build) database makes Xapian
+    // roll back, which it cannot there: the exception we get says
+    // "cancel() not supported" and the cause is lost, except in errno.
+    // Only out-of-room causes are named from it (they are not left behind
+    // by unrelated earlier calls the way ENOENT is).
+    int err = errno;
+    const char *room = err == ENOSPC || err == EFBIG || err == EDQUOT ? std::strerror(err) : nullptr;
     try {
         throw;
     } catch (const Xapian::DatabaseLockError &e) {
@@ -45,7 +53,14 @@ int map_exception(ks_errbuf *eb)
     } catch (const Xapian::DocNotFoundError &e) {
         return fail(eb, KS_ENOTFOUND, e.get_msg());
     } catch (const Xapian::Error &e) {
-        return fail(eb, KS_EXAPIAN, e.get_type() + std::string(": ") + e.get_msg());
+        // get_error_string() is errno's text when a system call failed
+        // ("No space left on device", "File too large"): the useful part
+        if (!e.get_error_string() && room)
+            return fail(eb, KS_EIO, std::string("cannot write the database: ") + room + " (Xapian: " + e.get_type() +
+                                        ": " + e.get_msg() + ")");
+        const char *why = e.get_error_string();
+        return fail(eb, KS_EXAPIAN,
+                    e.get_type() + std::string(": ") + e.get_msg() + (why ? std::string(" (") + why + ")" : ""));
     } catch (const std::bad_alloc &) {
         return fail(eb, KS_ENOMEM, "out of memory");
     } catch (const std::exception &e) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "ks_analyze.h"
 #include "ks_document.h"
+#include "ks_fault.h"
 #include "ks_indexdir.h"
 #include "ks_segment.h"
 #include "ks_xdb.h"
@@ -272,6 +274,7 @@ static int cmd_build(int argc, char **argv)
         (rc = ks_indexdir_lock(a.index, &lock, &eb)) ||
         (rc = ks_indexdir_begin(a.index, tmp, fin, sizeof tmp, &eb)))
         goto fail;
+    ks_fault_point("build-begun");
     for (int i = 0; i < a.threads; i++) {
         snprintf(shard_paths[i], sizeof shard_paths[i], "%s/shard-%d", tmp, i);
         shards[i] = shard_paths[i];
@@ -295,6 +298,7 @@ static int cmd_build(int argc, char **argv)
     }
     if (rc)
         goto fail;
+    ks_fault_point("build-written");
     /* The shards stay as they are, listed in a stub file that Xapian opens
      * as one database: merging them costs as long again as the build
      * (measured, bench/RESULTS.md). --compact merges into one shard. */
@@ -320,9 +324,11 @@ static int cmd_build(int argc, char **argv)
         if ((rc = ks_indexdir_write_stub(tmp, relp, a.compact ? 1 : (size_t)a.threads, &eb)))
             goto fail;
     }
+    ks_fault_point("build-stub");
     snprintf(path, sizeof path, "%s/xapian", tmp);
     if ((rc = set_meta(path, 1, live_revision(a.index), &eb)))
         goto fail;
+    ks_fault_point("build-meta");
     {
         /* The scoring segment goes into the generation before it is
          * published: readers never see a generation without one. */
@@ -331,6 +337,7 @@ static int cmd_build(int argc, char **argv)
         if ((rc = ks_segment_build(path, segp, &eb)))
             goto fail;
     }
+    ks_fault_point("build-segment");
     if ((rc = ks_indexdir_publish(a.index, tmp, fin, &eb)))
         goto fail;
     ks_indexdir_unlock(lock);
@@ -361,8 +368,8 @@ fail:
     return EXIT_FAILURE_;
 }
 
-/* Rebuilds the live generation's segment from its Xapian database at
- * xpath (GEN/xapian) after add or delete: ks_segment_build writes
+/* Builds the segment of the Xapian database at xpath (GEN/xapian): for the
+ * new generation of an add or delete, or the live one (`segment`). It writes
  * GEN/segment.part, syncs it and renames it over GEN/segment, so readers
  * see the old or the new segment, and the revision it records tells them
  * which database it matches. */
@@ -376,37 +383,78 @@ static int rebuild_segment(const char *xpath, ks_errbuf *eb)
     return ks_segment_build(xpath, segp, eb);
 }
 
-/* Opens the live generation's Xapian database for writing (add, delete). */
-static int open_live(const char *index, int *lock, ks_xdb_writer **w, char *xpath, size_t cap, ks_errbuf *eb)
+/* An add or delete never changes the live generation: it copies the
+ * generation's Xapian part into a new INDEX/gen-N.tmp, changes the copy and
+ * publishes it with a fresh segment like a build (ks_indexdir_publish), so
+ * the database and its segment change together, and a run that is killed
+ * or fails (a full disk) leaves the live index exactly as it was. The copy
+ * costs less than the segment rebuild that every change needs anyway. */
+typedef struct live_change {
+    const char *index;
+    int lock;
+    ks_xdb_writer *w;
+    char tmp[KS_INDEX_PATH_MAX], fin[KS_INDEX_PATH_MAX], xpath[KS_INDEX_PATH_MAX + 16];
+} live_change;
+
+/* Takes the lock, copies the live generation and opens the copy's database
+ * for writing. On failure, live_abort() cleans up. */
+static int live_begin(live_change *lc, const char *index, ks_errbuf *eb)
 {
     char gen[KS_INDEX_PATH_MAX];
+    memset(lc, 0, sizeof *lc);
+    lc->index = index;
+    lc->lock = -1;
+    /* checked before the lock too: taking it creates INDEX */
     int rc = ks_indexdir_current(index, gen, sizeof gen, eb);
     if (!rc)
-        rc = ks_indexdir_lock(index, lock, eb);
+        rc = ks_indexdir_lock(index, &lc->lock, eb);
+    if (!rc) /* again under the lock: a build may have published meanwhile */
+        rc = ks_indexdir_current(index, gen, sizeof gen, eb);
+    if (!rc) /* no change on top of a damaged index */
+        rc = ks_indexdir_check(gen, eb);
     if (!rc)
-        rc = ks_indexdir_xapian_path(gen, xpath, cap);
+        rc = ks_indexdir_begin(index, lc->tmp, lc->fin, sizeof lc->tmp, eb);
     if (!rc)
-        rc = ks_xdb_writer_open(xpath, KS_XDB_OPEN, w, eb);
+        rc = ks_indexdir_copy(gen, lc->tmp, eb);
+    if (!rc) {
+        ks_fault_point("live-copied");
+        snprintf(lc->xpath, sizeof lc->xpath, "%s/xapian", lc->tmp);
+        rc = ks_xdb_writer_open(lc->xpath, KS_XDB_OPEN, &lc->w, eb);
+    }
     return rc;
 }
 
-/* After an add or delete on the live database: closes the writer (committing
- * only when rc is 0), stamps the index metadata and rebuilds the segment.
- * Returns rc or the first error. *segment_failed is set when the change was
- * committed but the segment could not be rebuilt (the caller says so). */
-static int finish_live(ks_xdb_writer *w, int rc, const char *xpath, int *segment_failed, ks_errbuf *eb)
+/* Closes the copy's writer (committing only when rc is 0), stamps the
+ * metadata, builds the segment and publishes the new generation. Returns
+ * rc or the first error; either way the lock is released and, on error,
+ * the copy removed. */
+static int live_finish(live_change *lc, int rc, ks_errbuf *eb)
 {
-    *segment_failed = 0;
-    ks_errbuf ceb;
-    int crc = ks_xdb_writer_close(w, rc == 0, &ceb);
-    if (crc && !rc) {
-        rc = crc;
-        *eb = ceb;
+    if (lc->w) {
+        ks_errbuf ceb;
+        int crc = ks_xdb_writer_close(lc->w, rc == 0, &ceb);
+        lc->w = NULL;
+        if (crc && !rc) {
+            rc = crc;
+            *eb = ceb;
+        }
     }
-    if (!rc)
-        rc = set_meta(xpath, 0, 0, eb);
-    if (!rc && (rc = rebuild_segment(xpath, eb)))
-        *segment_failed = 1;
+    if (!rc) {
+        ks_fault_point("live-committed");
+        rc = set_meta(lc->xpath, 0, 0, eb);
+    }
+    if (!rc) {
+        ks_fault_point("live-meta");
+        rc = rebuild_segment(lc->xpath, eb);
+    }
+    if (!rc) {
+        ks_fault_point("live-segment");
+        rc = ks_indexdir_publish(lc->index, lc->tmp, lc->fin, eb);
+    }
+    if (rc && lc->tmp[0])
+        ks_indexdir_rmtree(lc->tmp);
+    ks_indexdir_unlock(lc->lock);
+    lc->lock = -1;
     return rc;
 }
 
@@ -420,38 +468,23 @@ static int cmd_add(int argc, char **argv)
     }
     double t0 = now();
     ks_errbuf eb = { "" };
-    int lock = -1, rc;
+    int rc;
     ks_reader *rd = NULL;
-    ks_xdb_writer *w = NULL;
-    char xpath[KS_INDEX_PATH_MAX];
+    live_change lc;
     ks_pipeline_stats st;
     memset(&st, 0, sizeof st);
-    if ((rc = ks_reader_open(a.inputs, a.ninputs, a.format, &rd, &eb)) ||
-        (rc = open_live(a.index, &lock, &w, xpath, sizeof xpath, &eb)))
+    memset(&lc, 0, sizeof lc);
+    lc.lock = -1;
+    if ((rc = ks_reader_open(a.inputs, a.ninputs, a.format, &rd, &eb)) || (rc = live_begin(&lc, a.index, &eb)))
         goto out;
-    /* One Xapian writer per database: the live index gets one worker. An
-     * add is one commit (all or nothing, even if killed) unless --batch asks
-     * for intermediate commits to bound memory. */
-    ks_pipeline_opts po = { 1, &w, 1, 0, a.batch_set ? a.batch : (unsigned long)-1, 0, a.strict,
+    /* One Xapian writer per database: the copy gets one worker. An add is
+     * all or nothing, even if killed: --batch commits only bound memory,
+     * as the copy is published at the end. */
+    ks_pipeline_opts po = { 1, &lc.w, 1, 0, a.batch_set ? a.batch : (unsigned long)-1, 0, a.strict,
                             !a.quiet && isatty(2), a.quiet, 0 };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
-    int segfail;
-    rc = finish_live(w, rc, xpath, &segfail, &eb);
-    w = NULL;
-    if (segfail) {
-        fprintf(stderr, "%s add: the documents were added, but the scoring segment could not be rebuilt: %s\n",
-                prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
-        ks_indexdir_unlock(lock);
-        ks_reader_close(rd);
-        free(a.inputs);
-        return EXIT_FAILURE_;
-    }
 out:
-    if (w) {
-        ks_errbuf ignore;
-        ks_xdb_writer_close(w, 0, &ignore);
-    }
-    ks_indexdir_unlock(lock);
+    rc = live_finish(&lc, rc, &eb);
     ks_reader_close(rd);
     free(a.inputs);
     if (rc) {
@@ -497,11 +530,11 @@ static int cmd_delete(int argc, char **argv)
         return EXIT_FAILURE_;
     }
     ks_errbuf eb = { "" };
-    int lock = -1, rc;
-    ks_xdb_writer *w = NULL;
-    char xpath[KS_INDEX_PATH_MAX], term[KS_MAX_ID_BYTES + 8];
+    int rc;
+    live_change lc;
+    char term[KS_MAX_ID_BYTES + 8];
     size_t deleted = 0, missing = 0;
-    if ((rc = open_live(index, &lock, &w, xpath, sizeof xpath, &eb)))
+    if ((rc = live_begin(&lc, index, &eb)))
         goto out;
     for (size_t i = 0; i < nid && !rc; i++) {
         int tl = ks_idterm(ids[i], strlen(ids[i]), term, sizeof term), found = 0;
@@ -510,7 +543,7 @@ static int cmd_delete(int argc, char **argv)
             missing++;
             continue;
         }
-        rc = ks_xdb_writer_delete(w, term, (size_t)tl, &found, &eb);
+        rc = ks_xdb_writer_delete(lc.w, term, (size_t)tl, &found, &eb);
         if (!rc && !found) {
             fprintf(stderr, "%s delete: no document with id '%s'\n", prog, ids[i]);
             missing++;
@@ -518,22 +551,8 @@ static int cmd_delete(int argc, char **argv)
             deleted++;
         }
     }
-    int segfail;
-    rc = finish_live(w, rc, xpath, &segfail, &eb);
-    w = NULL;
-    if (segfail) {
-        fprintf(stderr, "%s delete: the documents were deleted, but the scoring segment could not be rebuilt: %s\n",
-                prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
-        ks_indexdir_unlock(lock);
-        free(ids);
-        return EXIT_FAILURE_;
-    }
 out:
-    if (w) {
-        ks_errbuf ignore;
-        ks_xdb_writer_close(w, 0, &ignore);
-    }
-    ks_indexdir_unlock(lock);
+    rc = live_finish(&lc, rc, &eb);
     free(ids);
     if (rc) {
         fprintf(stderr, "%s delete: %s (nothing deleted)\n", prog, eb.msg[0] ? eb.msg : ks_strerror(rc));
@@ -767,6 +786,9 @@ int main(int argc, char **argv)
         usage_main(stdout);
         return 0;
     }
+    /* Over a file-size limit (ulimit -f) a write fails with EFBIG and is
+     * reported like a full disk, instead of SIGXFSZ killing us mid-write. */
+    signal(SIGXFSZ, SIG_IGN);
     if (strcmp(argv[1], "--version") == 0) {
         puts("kosearch-indexer " PACKAGE_VERSION);
         return 0;

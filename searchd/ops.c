@@ -37,6 +37,16 @@ static int search_error(const char *peer, int rc, const ks_errbuf *eb, const cha
     return -1;
 }
 
+/* Logs, once per searcher, that its segment turned out damaged and it now
+ * ranks with Xapian (same answers, slower; a RELOAD of a good index ends it). */
+static void note_fallback(const ksd_worker *w, ks_searcher *s)
+{
+    const char *why = ks_searcher_take_fallback(s);
+    if (why)
+        ksd_log("worker %d: scoring segment damaged, ranking with Xapian from now on (same results, slower; "
+                "rebuild the index and RELOAD): %s", w->id, why);
+}
+
 int ksd_op_search(ksd_worker *w, const char *peer, ks_searcher *s, const char *q, size_t ql, ks_search_opts *o,
                   ks_results *r, ksp_hit **hits, uint64_t *took, ksp_error *err)
 {
@@ -46,6 +56,7 @@ int ksd_op_search(ksd_worker *w, const char *peer, ks_searcher *s, const char *q
     uint64_t t0 = now_us();
     int rc = ks_search(s, q, ql, o, r, &eb);
     *took = now_us() - t0;
+    note_fallback(w, s);
     ksd_stats_latency(&w->stats, *took);
     atomic_fetch_add(&w->stats.queries, 1);
     if (rc)
@@ -75,6 +86,7 @@ int ksd_op_count(ksd_worker *w, const char *peer, ks_searcher *s, const char *q,
     uint64_t n = 0, t0 = now_us();
     int rc = ks_search_count(s, q, ql, &n, &eb);
     uint64_t took = now_us() - t0;
+    note_fallback(w, s);
     ksd_stats_latency(&w->stats, took);
     atomic_fetch_add(&w->stats.queries, 1);
     if (rc)

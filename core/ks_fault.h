@@ -1,0 +1,34 @@
+/* Crash points for the fault-injection tests (tests/integration/
+ * test_kill_indexer.sh): ks_fault_point(NAME) raises SIGKILL when the
+ * environment variable KOSEARCH_FAULT_KILL_AT equals NAME, so a test can
+ * kill a writer at an exact step instead of at a guessed moment. Without
+ * the variable it is one getenv() per call (a handful per indexer run).
+ *
+ * The points, in the order a run passes them:
+ *   build-begun       build: gen-N.tmp created, nothing written yet
+ *   build-written     build: every shard committed and closed
+ *   build-stub        build: the stub file naming the shards written
+ *   build-meta        build: the index metadata (revision) stamped
+ *   segment-part      any segment build: GEN/segment.part written and
+ *                     synced, not yet renamed over GEN/segment
+ *   build-segment     build: the new generation's segment in place
+ *   publish-renamed   build: gen-N.tmp renamed to gen-N, `current` not
+ *                     yet pointing at it
+ *   publish-linked    build: `current` points at gen-N, old generations
+ *                     not yet removed
+ *   live-committed    add/delete: the Xapian changes committed, metadata
+ *                     not yet stamped
+ *   live-meta         add/delete: metadata stamped, segment not rebuilt */
+#ifndef KS_FAULT_H
+#define KS_FAULT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void ks_fault_point(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

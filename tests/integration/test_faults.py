@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+# Fault injection under a running kosearchd (TAP; python3 standard library;
+# the daemon helpers of test_daemon.py).
+#
+# 1. A damaged NEW generation published under a running daemon (its segment
+#    truncated, zeroed in the dictionary, its header flipped; a Xapian file
+#    truncated): RELOAD answers ERR INDEX_UNAVAILABLE, SIGHUP logs the
+#    failure, both count in STATS reload_failures, every worker keeps
+#    answering exactly as before, and a daemon started on it refuses with a
+#    message and a non-zero exit. Damage in the segment's bulk (checked a
+#    chunk at a time on first use) is accepted by RELOAD, and the queries
+#    touching it are answered by Xapian with the same results.
+# 2. The LIVE files damaged in place under a daemon serving them: the
+#    segment truncated (reads past the end raise SIGBUS), its dictionary
+#    zeroed, its bulk flipped before first use; a Xapian file truncated or
+#    zeroed. No crash; every reply is the right one (the segment cases: the
+#    daemon ranks with Xapian, same results) or, for damage inside Xapian's
+#    own files, an ERR; RELOAD refuses what is detectably damaged.
+# 3. Stored documents damaged at seeded places: never a wrong reply.
+# A daemon's stderr is checked for sanitizer reports.
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.dont_write_bytecode = True  # no __pycache__ in the (maybe read-only) source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_daemon as td  # noqa: E402  (the daemon, client and TAP helpers)
+
+T = td.T
+QUERIES = ["카카오", "인공지능", "데비안", "검색 엔진", "의", "데이터베이스", "\"검색 엔진\"", "카카오 OR 네이버"]
+
+
+def answers(c, queries=QUERIES):
+    """Every query's SEARCH (top 50) and COUNT reply, time taken out."""
+    out = []
+    for q in queries:
+        out.append(td.norm(c.cmd("SEARCH limit=50 -- " + q)))
+        out.append(td.norm(c.cmd("COUNT -- " + q)))
+    return out
+
+
+def answers_all_workers(d):
+    """answers() over three connections (the daemon has 2 workers: every one is asked)."""
+    cs = [d.client() for _ in range(3)]
+    try:
+        return [answers(c) for c in cs]
+    finally:
+        for c in cs:
+            c.close()
+
+
+def right_or_err(got, want):
+    """(right, errors, wrong) counts of replies against the expected ones."""
+    right = err = wrong = 0
+    for g, w in zip(got, want):
+        if g == w:
+            right += 1
+        elif g and g[0].startswith("ERR "):
+            err += 1
+        else:
+            wrong += 1
+    return right, err, wrong
+
+
+# --- damage -------------------------------------------------------------------
+
+def seg_sections(path):
+    """{name: (offset, size)} of a segment's sections (core/ks_segment.h)."""
+    with open(path, "rb") as f:
+        h = f.read(256)
+    names = ["dict", "strings", "blocks", "postings", "positions", "doclens", "chunks"]
+    return {n: struct.unpack_from("<QQ", h, 80 + 24 * i) for i, n in enumerate(names)}
+
+
+def truncate(path, size):
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+def zero(path, off, n):
+    with open(path, "r+b") as f:
+        f.seek(off)
+        f.write(b"\0" * n)
+
+
+def flip(path, off, n, step=1):
+    """Flips a bit in every step-th byte of [off, off + n)."""
+    with open(path, "r+b") as f:
+        f.seek(off)
+        b = bytearray(f.read(n))
+        for i in range(0, len(b), step):
+            b[i] ^= 0x10
+        f.seek(off)
+        f.write(b)
+
+
+class Pristine:
+    """A file's bytes, to put back in place (same inode) after damaging it."""
+
+    def __init__(self, path):
+        self.path = path
+        with open(path, "rb") as f:
+            self.data = f.read()
+
+    def restore(self):
+        with open(self.path, "r+b") as f:
+            f.write(self.data)
+            f.truncate(len(self.data))
+
+
+def segment_damages(seg):
+    s = seg_sections(seg)
+    size = os.path.getsize(seg)
+    return [
+        ("segment truncated to half its size", lambda: truncate(seg, size // 2)),
+        ("segment's dictionary zeroed (4 KiB)", lambda: zero(seg, s["dict"][0], min(4096, s["dict"][1]))),
+        ("segment header with flipped bits", lambda: flip(seg, 16, 16)),
+    ]
+
+
+def bulk_flip(seg):
+    """Flips a bit every 4 KiB across the postings and positions (the lazily checked bulk)."""
+    s = seg_sections(seg)
+    off = s["postings"][0]
+    flip(seg, off, s["positions"][0] + s["positions"][1] - off, 4096)
+
+
+def start_fails(index):
+    """(exit status or None if it kept running, stderr) of a daemon started on index."""
+    p = subprocess.Popen([td.KSD, "-i", index, "-l", "127.0.0.1:%d" % td.free_port()], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        _, err = p.communicate(timeout=30)
+        return p.returncode, err.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+        return None, err.decode("utf-8", "replace")
+
+
+def log_count(d, text):
+    return d.stderr().count(text)
+
+
+# --- 1. a damaged new generation ------------------------------------------------
+
+@td.section
+def t_damaged_new_generation():
+    idx = os.path.join(td.TMP, "idx-new")
+    shutil.copytree(td.INDEX, idx, symlinks=True)
+    d = td.Daemon("new", idx, "--admin-socket", os.path.join(td.TMP, "new.sock"))
+    want_old = answers(d.client())
+    T.ok(want_old[0][0].startswith("OK ") and all(a == want_old for a in answers_all_workers(d)),
+         "the daemon answers the same on every worker")
+    # the new generation: the first 1,000 documents only, so its answers differ
+    p = subprocess.run([td.INDEXER, "build", "-q", "-i", PREV, "-o", idx], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=600)
+    T.eq(p.returncode, 0, "a new generation was built under the running daemon")
+    ref = td.Daemon("new-ref", shutil.copytree(idx, idx + "-ref", symlinks=True))
+    want_new = answers(ref.client())
+    T.ok(want_new != want_old, "the new generation answers differently (a reload would show)")
+    gen = os.path.realpath(os.path.join(idx, "current"))
+    seg = os.path.join(gen, "segment")
+    postlist = os.path.join(gen, "shard-0", "postlist.glass")
+    damages = segment_damages(seg) + [
+        ("Xapian postlist.glass truncated to half", lambda: truncate(postlist, os.path.getsize(postlist) // 2)),
+    ]
+    c = d.admin()  # RELOAD needs the admin socket
+    for what, damage in damages:
+        files = [Pristine(seg), Pristine(postlist)]
+        damage()
+        before = td.stats(c).get("reload_failures", 0)
+        r = c.cmd("RELOAD")
+        T.ok(r[0].startswith("ERR INDEX_UNAVAILABLE"), "new generation with %s: RELOAD says ERR INDEX_UNAVAILABLE"
+             % what, r)
+        hup = log_count(d, "reload failed")
+        d.p.send_signal(signal.SIGHUP)
+        T.ok(td.wait_until(lambda: log_count(d, "reload failed") > hup, 30),
+             "%s: SIGHUP logs that the reload failed" % what, d.stderr()[-600:])
+        T.eq(td.stats(c).get("reload_failures", 0), before + 2, "%s: STATS reload_failures counts both" % what)
+        T.ok(d.p.poll() is None and all(a == want_old for a in answers_all_workers(d)),
+             "%s: every worker still answers exactly as before" % what)
+        rc, err = start_fails(idx)
+        T.ok(rc not in (None, 0) and "cannot open index" in err and (gen in err or "segment" in err),
+             "%s: a daemon started on it exits non-zero saying why" % what, "rc=%s %s" % (rc, err[-400:]))
+        for f in files:
+            f.restore()
+    # the bulk is checked a chunk at a time on first use: RELOAD takes it,
+    # and the queries that touch a damaged chunk are ranked by Xapian
+    files = Pristine(seg)
+    bulk_flip(seg)
+    r = c.cmd("RELOAD")
+    T.ok(r[0].startswith("OK RELOADED"), "new generation with bit flips across the segment's bulk: RELOAD takes it "
+         "(checked on first use)", r)
+    T.ok(all(a == want_new for a in answers_all_workers(d)),
+         "bulk flips: every worker answers exactly as the undamaged new generation does")
+    T.ok("ranking with Xapian" in d.stderr(), "bulk flips: the log says the segment is damaged and Xapian ranks",
+         d.stderr()[-600:])
+    files.restore()
+    r = c.cmd("RELOAD")
+    T.ok(r[0].startswith("OK RELOADED") and all(a == want_new for a in answers_all_workers(d)),
+         "with the segment repaired RELOAD works and the answers stay the same", r)
+    c.close()
+    check_sanitizers(d, ref)
+    for x in (d, ref):
+        x.stop()
+
+
+# --- 2. live files damaged in place -------------------------------------------------
+
+@td.section
+def t_live_damage():
+    ref = td.Daemon("live-ref", td.INDEX)
+    want = answers(ref.client())
+    gen_rel = os.readlink(os.path.join(td.INDEX, "current"))
+    cases = [
+        ("segment truncated to half", "segment", lambda p: truncate(p, os.path.getsize(p) // 2), True),
+        ("segment truncated to nothing", "segment", lambda p: truncate(p, 0), True),
+        ("segment's dictionary zeroed", "segment", lambda p: zero(p, seg_sections(p)["dict"][0], 65536), True),
+        ("segment's bulk flipped before first use", "segment", bulk_flip, False),
+        ("Xapian docdata.glass truncated to half", "shard-0/docdata.glass",
+         lambda p: truncate(p, os.path.getsize(p) // 2), True),
+        ("Xapian docdata.glass zeroed (64 KiB in the middle)", "shard-0/docdata.glass",
+         lambda p: zero(p, os.path.getsize(p) // 2, 65536), None),
+        ("Xapian postlist.glass zeroed (64 KiB in the middle)", "shard-0/postlist.glass",
+         lambda p: zero(p, os.path.getsize(p) // 2, 65536), None),
+    ]
+    for n, (what, rel, damage, reload_refused) in enumerate(cases):
+        idx = os.path.join(td.TMP, "idx-live-%d" % n)
+        shutil.copytree(td.INDEX, idx, symlinks=True)
+        d = td.Daemon("live-%d" % n, idx, "--admin-socket", os.path.join(td.TMP, "live-%d.sock" % n))
+        c = d.admin()  # RELOAD needs the admin socket
+        if rel != "segment" or reload_refused:  # (the bulk case must damage chunks nobody has read yet)
+            T.eq(answers(c), want, "%s: answers before the damage" % what)
+        damage(os.path.join(idx, gen_rel, rel))
+        got = [answers(x) for x in [c] + [d.client() for _ in range(2)]]
+        counts = [right_or_err(g, want) for g in got]
+        right, err, wrong = (sum(x[i] for x in counts) for i in range(3))
+        if rel == "segment":
+            T.ok(d.p.poll() is None and (right, err, wrong) == (len(want) * 3, 0, 0),
+                 "%s under the daemon: no crash, every reply still right (%d right, %d ERR, %d wrong)"
+                 % (what, right, err, wrong))
+            if what.startswith("segment truncated") or "bulk" in what:
+                T.ok("ranking with Xapian" in d.stderr(), "%s: the log says Xapian ranks now" % what,
+                     d.stderr()[-600:])
+        else:
+            T.ok(d.p.poll() is None and wrong == 0,
+                 "%s under the daemon: no crash, every reply right or an ERR (%d right, %d ERR, %d wrong)"
+                 % (what, right, err, wrong))
+        r = c.cmd("RELOAD")
+        if reload_refused:
+            T.ok(r[0].startswith("ERR INDEX_UNAVAILABLE"), "%s: RELOAD refuses it" % what, r)
+        else:
+            T.ok(r[0].startswith("OK RELOADED") or r[0].startswith("ERR INDEX_UNAVAILABLE"),
+                 "%s: RELOAD answers (OK or ERR INDEX_UNAVAILABLE)" % what, r)
+        after = right_or_err(answers(d.client()), want)
+        T.ok(d.p.poll() is None and after[2] == 0,
+             "%s: after the RELOAD, still no wrong reply (%d right, %d ERR)" % (what, after[0], after[1]))
+        c.close()
+        check_sanitizers(d)
+        d.stop()
+    check_sanitizers(ref)
+    ref.stop()
+
+
+@td.section
+def t_stored_data_damage():
+    """Seeded flips and zeroed ranges in the stored documents (one shard, so the
+    same bytes every run): a record that no longer parses must be an ERR, not
+    a hit with an empty id and title (it was, before the searcher checked)."""
+    idx1 = os.path.join(td.TMP, "index-j1")
+    p = subprocess.run([td.INDEXER, "build", "-q", "-j", "1", "-i", td.CORPUS, "-o", idx1], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=600)
+    T.eq(p.returncode, 0, "a one-shard index built")
+    queries = QUERIES + ["검색", "시스템", "파일", "설정"]
+    ref = td.Daemon("stored-ref", idx1)
+    want = answers(ref.client(), queries)
+    total = [0, 0, 0]
+    alive = True
+    for trial in range(4):
+        for how in ("zero", "flip"):
+            idx = os.path.join(td.TMP, "idx-stored-%s-%d" % (how, trial))
+            shutil.copytree(idx1, idx, symlinks=True)
+            path = os.path.join(idx, "current", "shard-0", "docdata.glass")
+            off = random.Random(trial).randrange(8192, os.path.getsize(path) - 65536)
+            if how == "zero":
+                zero(path, off, 65536)
+            else:
+                flip(path, off, 65536, 61)
+            d = td.Daemon("stored-%s-%d" % (how, trial), idx)
+            for i, n in enumerate(right_or_err(answers(d.client(), queries), want)):
+                total[i] += n
+            alive = alive and d.p.poll() is None
+            check_sanitizers(d)
+            d.stop()
+    T.ok(alive and total[2] == 0, "stored documents damaged at 8 seeded places: no crash, no wrong reply "
+         "(%d right, %d ERR, %d wrong)" % tuple(total))
+    T.ok(total[1] > 0, "and the damage was noticed (some replies are ERR)")
+    ref.stop()
+
+
+def check_sanitizers(*daemons):
+    for d in daemons:
+        rep = td.sanitizer_report(d.stderr())
+        T.ok(not rep, "daemon %s: no sanitizer report" % d.name, "\n".join(rep[:10]))
+
+
+def main():
+    global PREV
+    if not os.path.isfile(td.CORPUS):
+        print("1..0 # SKIP shared corpus not found at %s" % td.CORPUS)
+        return 0
+    for p in (td.KSD, td.INDEXER):
+        if not os.access(p, os.X_OK):
+            print("1..0 # SKIP %s not built" % p)
+            return 0
+    t0 = time.monotonic()
+    td.TMP = tempfile.mkdtemp(prefix="ks-faults-test.")
+    try:
+        td.INDEX = os.path.join(td.TMP, "index")
+        p = subprocess.run([td.INDEXER, "build", "-q", "-i", td.CORPUS, "-o", td.INDEX], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=600)
+        if not T.eq(p.returncode, 0, "index of the shared corpus built"):
+            T.note(p.stdout.decode("utf-8", "replace")[-2000:])
+            return 0
+        PREV = os.path.join(td.TMP, "first-1000.jsonl")
+        with td.gzip.open(td.CORPUS, "rt", encoding="utf-8") as f, open(PREV, "w", encoding="utf-8") as out:
+            for i, line in enumerate(f):
+                if i < 1000:
+                    out.write(line)
+        t_damaged_new_generation()
+        t_live_damage()
+        t_stored_data_damage()
+    except Exception as e:  # noqa: BLE001
+        T.ok(False, "test driver: %s: %s" % (type(e).__name__, e), traceback.format_exc())
+    finally:
+        for d in td.DAEMONS:
+            if d.p.poll() is None:
+                d.p.kill()
+                d.p.wait()
+        shutil.rmtree(td.TMP, ignore_errors=True)
+    T.note("total %.1f s" % (time.monotonic() - t0))
+    print("1..%d" % T.n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
