@@ -21,6 +21,7 @@
 #define KSD_CMDS_PER_EVENT 8          /* commands run per read event: a pipelining client cannot starve others */
 #define KSD_OUT_HIGH (1u << 20)       /* stop reading a client whose unsent replies exceed this */
 #define KSD_OUT_LOW (256u << 10)      /* ... and resume when they drain below this */
+#define KSD_IN_SLACK (64u << 10)      /* input read ahead beyond one max_line request */
 #define KSD_HIST_BUCKETS 128          /* latency histogram: 4 buckets per power of two of microseconds */
 #define KSD_DRAIN_SECONDS 10          /* SIGTERM: longest wait for replies in flight */
 
@@ -30,6 +31,7 @@ typedef struct ksd_config {
     int threads;                /* worker threads */
     int max_connections;        /* refused beyond this with TOO_MANY_CONNECTIONS */
     int idle_timeout;           /* seconds without a request (or without reading replies) before a close */
+    int request_timeout;        /* seconds from a request line's first byte to its LF (0: no limit) */
     size_t max_line;            /* longest request line */
     const char *log_path;       /* NULL: stderr */
     const char *pid_file;       /* NULL: none */
@@ -94,6 +96,7 @@ struct ksd_conn {
     ksd_worker *w;
     struct bufferevent *bev;
     struct event *more;          /* re-runs the command loop when input is left over */
+    struct event *req_timer;     /* armed while a partial request line waits (--request-timeout) */
     ksp_mode mode;
     int closing;                 /* close once the output has drained */
     int paused;                  /* reading stopped for back-pressure */
@@ -105,6 +108,12 @@ struct ksd_conn {
 /* log.c */
 int ksd_log_open(const char *path);
 void ksd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* fdlimit.c: raises the soft open-file limit to the hard one (logged), then
+ * checks *max_connections fits under it. If it does not: when `given` (the
+ * user asked for it) prints why on stderr and returns -1; otherwise lowers
+ * *max_connections to what fits (logged) and returns 0. */
+int ksd_fd_limit(int *max_connections, int given, int threads);
 
 /* server.c */
 int ksd_server_run(const ksd_config *cfg);
