@@ -103,7 +103,11 @@ static int run_commands(ksd_conn *c, int budget)
             return 0;
         }
         if (budget-- == 0) {
-            event_active(c->more, 0, 0); /* continue on the next loop turn */
+            /* continue on the next loop turn: a zero timeout, not event_active(),
+             * which libevent would run again in this same turn, before it polls
+             * anyone else's socket (the budget would not yield to them) */
+            static const struct timeval now = { 0, 0 };
+            evtimer_add(c->more, &now);
             return 0;
         }
         size_t n = (size_t)eol.pos;
@@ -198,7 +202,7 @@ void ksd_conn_adopt(ksd_worker *w, int fd)
 {
     ksd_conn *c = calloc(1, sizeof *c);
     struct bufferevent *bev = c ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    struct event *more = bev ? event_new(w->base, -1, 0, more_cb, c) : NULL;
+    struct event *more = bev ? evtimer_new(w->base, more_cb, c) : NULL;
     struct event *req_timer = more ? evtimer_new(w->base, req_timeout_cb, c) : NULL;
     if (!c || !bev || !more || !req_timer) {
         /* drop this connection, keep serving the others */
@@ -246,6 +250,9 @@ void ksd_conn_adopt(ksd_worker *w, int fd)
     atomic_fetch_add(&w->stats.connections, 1);
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(bev, EV_WRITE, KSD_OUT_LOW, 0);
+    /* libevent writes 16 KB per loop turn by default: a big reply would take
+     * dozens of turns, each running other clients' commands */
+    bufferevent_set_max_single_write(bev, KSD_OUT_HIGH);
     /* +2: a line one byte over the limit must be seen to be refused */
     bufferevent_setwatermark(bev, EV_READ, 0, w->srv->cfg.max_line + 2 + KSD_IN_SLACK);
     if (w->srv->cfg.idle_timeout > 0) {
