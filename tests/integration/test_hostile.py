@@ -14,11 +14,12 @@
 import os
 import resource
 import select
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import shutil
+import threading
 import time
 import traceback
 
@@ -220,6 +221,32 @@ def t_never_reading():
     T.ok(pushed[k] < 64 << 20, "the PING flooder could not push all 64 MB (the daemon stopped reading it)",
          pushed[k])
     T.ok(wrong == 0, "another client's 50 queries are answered as before (median %.2f ms)" % quantile(lat, 0.5))
+    # a client that floods PINGs as fast as it can while reading the replies:
+    # the daemon reads no faster than it answers (its input buffer is capped)
+    flood = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    replies = [0]
+
+    def drain():
+        try:
+            while True:
+                x = flood.recv(1 << 20)
+                if not x:
+                    break
+                replies[0] += len(x)
+        except OSError:
+            pass
+    th = threading.Thread(target=drain, daemon=True)
+    th.start()
+    chunk, sent, t0 = b"PING\n" * (1 << 18), 0, time.monotonic()
+    while time.monotonic() - t0 < 3:
+        flood.sendall(chunk)
+        sent += len(chunk)
+        probe.cmd("PING")  # keeps the probe from idling out
+    rss2 = d.rss_kb()
+    T.ok(rss2 - rss0 < bound_mb * 1024, "a client flooding %.0f MB of PINGs while reading %.0f MB of replies: RSS "
+         "grows less than %d MB (%d -> %d kB)" % (sent / 1e6, replies[0] / 1e6, bound_mb, rss0, rss2))
+    flood.close()
+    th.join(10)
     # the hogs are closed by the idle (write) timeout while the probe stays active
     t0 = time.monotonic()
     gone = False
