@@ -320,6 +320,7 @@ def t_idle_conns():
     want = reference(c)
     timed_queries(c, 50, want)  # warm-up
     base, wrong0 = timed_queries(c, IDLE_QUERIES, want)
+    rss0 = d.rss_kb()
     idle = []
     t0 = time.monotonic()
     try:
@@ -343,7 +344,8 @@ def t_idle_conns():
     T.note("IDLE_CONNS n=%d queries=%d without: median %.3f ms p99 %.3f ms; with: median %.3f ms p99 %.3f ms; "
            "ratio median %.2f p99 %.2f" % (n, IDLE_QUERIES, m0, p0, m1, p1, m1 / m0, p1 / p0))
     rss = d.rss_kb()
-    T.note("daemon RSS with %d idle connections: %d kB" % (n, rss))
+    T.note("daemon RSS with %d idle connections: %d kB (%d kB before: %.2f kB each)" %
+           (n, rss, rss0, (rss - rss0) / float(n)))
     for s in idle:
         s.close()
     T.ok(wait_until(lambda: stats(c)["connections"] == 1, 60), "all idle connections are freed when they close")
