@@ -24,6 +24,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 import test_daemon as td  # noqa: E402
 
 T = td.T
@@ -459,19 +460,16 @@ def t_query_bombs():
     T.eq(d.stop(), 0, "the daemon stops cleanly")
 
 
-SECTIONS = {"slowloris": t_slowloris, "never_reading": t_never_reading, "fairness": t_fairness, "idle_conns": t_idle_conns,
-            "fd_limit": t_fd_limit, "query_bombs": t_query_bombs}
+SECTIONS = {"slowloris": t_slowloris, "never_reading": t_never_reading, "fairness": t_fairness,
+            "idle_conns": t_idle_conns, "fd_limit": t_fd_limit, "query_bombs": t_query_bombs}
 
 
 def main(argv):
     global INDEX
-    if not os.path.isfile(td.CORPUS):
-        print("1..0 # SKIP shared corpus not found at %s" % td.CORPUS)
+    why = harness.skip_reason()
+    if why:
+        print("1..0 # SKIP " + why)
         return 0
-    for p in (td.KSD, td.INDEXER):
-        if not os.access(p, os.X_OK):
-            print("1..0 # SKIP %s not built" % p)
-            return 0
     names = argv or list(SECTIONS)
     bad = [n for n in names if n not in SECTIONS]
     if bad:
@@ -480,10 +478,7 @@ def main(argv):
     td.TMP = tempfile.mkdtemp(prefix="ks-hostile-test.")
     try:
         INDEX = os.path.join(td.TMP, "index")
-        p = subprocess.run([td.INDEXER, "build", "-q", "-i", td.CORPUS, "-o", INDEX], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=600)
-        if not T.eq(p.returncode, 0, "index of the shared corpus built"):
-            T.note(p.stdout.decode("utf-8", "replace")[-2000:])
+        if not harness.build_index(INDEX):
             return 0
         for n in names:
             SECTIONS[n]()
@@ -493,10 +488,7 @@ def main(argv):
     except Exception as e:  # noqa: BLE001
         T.ok(False, "test driver: %s: %s" % (type(e).__name__, e), traceback.format_exc())
     finally:
-        for dm in td.DAEMONS:
-            if dm.p.poll() is None:
-                dm.p.kill()
-                dm.p.wait()
+        harness.kill_daemons()
         shutil.rmtree(td.TMP, ignore_errors=True)
     print("1..%d" % T.n)
     return 0

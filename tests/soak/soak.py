@@ -29,6 +29,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import harness  # noqa: E402
 import test_daemon as td  # noqa: E402
 
 T = td.T
@@ -110,13 +111,10 @@ def main(argv):
     if duration <= 0:
         print("1..0 # SKIP soak disabled (duration 0)")
         return 0
-    if not os.path.isfile(td.CORPUS):
-        print("1..0 # SKIP shared corpus not found at %s" % td.CORPUS)
+    why = harness.skip_reason()
+    if why:
+        print("1..0 # SKIP " + why)
         return 0
-    for p in (td.KSD, td.INDEXER):
-        if not os.access(p, os.X_OK):
-            print("1..0 # SKIP %s not built" % p)
-            return 0
     add_every = 60 if duration >= 600 else 30
     td.TMP = tempfile.mkdtemp(prefix="ks-soak.")
     try:
@@ -126,10 +124,7 @@ def main(argv):
         print("1..%d" % T.n)
         return 0
     finally:
-        for d in td.DAEMONS:
-            if d.p.poll() is None:
-                d.p.kill()
-                d.p.wait()
+        harness.kill_daemons()
         shutil.rmtree(td.TMP, ignore_errors=True)
 
 
@@ -150,10 +145,7 @@ def check_added(checker, pending, missing):
 
 def run(duration, add_every):
     index = os.path.join(td.TMP, "index")
-    p = subprocess.run([td.INDEXER, "build", "-q", "-i", td.CORPUS, "-o", index], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=600)
-    if not T.eq(p.returncode, 0, "index of the shared corpus built"):
-        T.note(p.stdout.decode("utf-8", "replace")[-2000:])
+    if not harness.build_index(index):
         print("1..%d" % T.n)
         return 0
     corpus = td.Corpus(td.CORPUS)
@@ -175,7 +167,7 @@ def run(duration, add_every):
     added, missing, add_failures = 0, [], []
     pending = []  # (token, ids, reloads count when added)
     t0 = time.monotonic()
-    next_reload, next_add, next_sample = RELOAD_EVERY, add_every / 2, 0
+    next_reload, next_add, next_sample = RELOAD_EVERY, min(add_every / 2, duration / 3), 0
     batch = 0
     while True:
         now = time.monotonic() - t0
