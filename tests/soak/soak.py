@@ -116,6 +116,7 @@ def main(argv):
         print("1..0 # SKIP " + why)
         return 0
     add_every = 60 if duration >= 600 else 30
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up (below) when stopped
     td.TMP = tempfile.mkdtemp(prefix="ks-soak.")
     try:
         return run(duration, add_every)
@@ -182,7 +183,10 @@ def run(duration, add_every):
         if now >= next_add:
             next_add += add_every
             batch += 1
-            token = "솤퓶" + "".join(chr(0xAC00 + (batch * 37 + i * 11) % 11172) for i in range(3))
+            # five rare syllables no other batch uses: no bigram in common with
+            # the corpus or earlier batches (SEARCH's relaxed fallback would
+            # find those through any shared bigram)
+            token = "".join(chr(0xAC00 + 9000 + (batch * 5 + i) % 2000) for i in range(5))
             docs = [{"id": "soak-%d-%d" % (batch, i), "title": "soak %d" % batch,
                      "body": "%s 문서 %d 번째 추가 %s" % (token, i, random.choice(queries))} for i in range(3)]
             if td.search_ids(checker, token)[0]:  # found before its add: the check would prove nothing
