@@ -356,9 +356,9 @@ def t_idle_conns():
 
 @section
 def t_fd_limit():
-    def run(args, nofile):
+    def run(args, nofile, hard=None):
         def lower():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard or nofile))
         p = subprocess.Popen([td.KSD, "-i", INDEX, "-l", "127.0.0.1:%d" % td.free_port(), "-t", "1"] + args,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=lower)
         try:
@@ -375,6 +375,14 @@ def t_fd_limit():
     T.ok(rc == "running" and "max connections lowered from the default 1024 to 176" in err and
          "max 176 connections" in err,
          "the default --max-connections is lowered to fit a low open-file limit (logged)", "rc=%s %s" % (rc, err))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard >= 5100:
+        rc, err = run(["--max-connections", "5000"], 256, hard)
+        T.ok(rc == "running" and "open-file limit raised from 256 to" in err,
+             "a soft open-file limit below --max-connections is raised to the hard limit (logged)",
+             "rc=%s %s" % (rc, err))
+    else:
+        T.skip("the soft open-file limit is raised to the hard one", "hard limit %d is below 5100" % hard)
 
 
 # --- query bombs -------------------------------------------------------------------
