@@ -379,7 +379,7 @@ static int eval_or(ks_engine *e, const ks_plan_node *n, const rlist *filter, rli
     return rc;
 }
 
-#define KS_PHRASE_MAX 64
+#define KS_PHRASE_MAX KS_PLAN_MAX_PHRASE_TERMS /* plans have no longer phrases */
 
 /* First index in p[c..m) with p[index] > x (m if none): a step or two,
  * then galloping, because a frequent term (다, 의) has many positions in a

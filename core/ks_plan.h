@@ -58,6 +58,7 @@ typedef struct ks_plan {
 } ks_plan;
 
 #define KS_PLAN_MAX_TERMS 256 /* TERM nodes in one plan; more is KS_ETOOBIG */
+#define KS_PLAN_MAX_PHRASE_TERMS 64 /* terms one word or phrase analyses into; more is KS_ETOOBIG */
 
 /* Builds the plan of q using qa, an analyzer created with opts.query = 1.
  * out must be zero-initialised (or freed) before. Returns 0, KS_EINVAL when

@@ -83,7 +83,8 @@ typedef struct seq_term {
 #define KS_PLAN_MAX_SPLIT_CHARS 12 /* longer words get no spacing alternatives */
 
 /* Adds the phrase (or single term) of seq[0..n) and, for a positive item,
- * its highlight item. Returns the node, -2 (too many terms) or -1. */
+ * its highlight item. Returns the node, -2 (too many terms in the plan), -4
+ * (too many in this phrase) or -1. */
 static long plan_seq(ks_plan *p, const char *pfx, const seq_term *seq, size_t n, int hl, int title_only)
 {
     if (hl) {
@@ -104,9 +105,9 @@ static long plan_seq(ks_plan *p, const char *pfx, const seq_term *seq, size_t n,
     }
     if (n == 1)
         return add_term(p, pfx, seq[0].t, seq[0].len);
-    long kid[64];
-    if (n > 64)
-        return -2;
+    long kid[KS_PLAN_MAX_PHRASE_TERMS];
+    if (n > KS_PLAN_MAX_PHRASE_TERMS)
+        return -4;
     for (size_t i = 0; i < n; i++)
         if ((kid[i] = add_term(p, pfx, seq[i].t, seq[i].len)) < 0)
             return kid[i];
@@ -171,7 +172,7 @@ static int same_terms(const ks_terms *a, const ks_terms *b)
 }
 
 /* Plans one item; returns its node, -3 when it yields no term, -2 too many
- * terms, -1 out of memory. */
+ * terms, -4 a phrase of too many terms, -1 out of memory. */
 static long plan_item(ks_plan *p, const ks_query_item *it, ks_analyzer *qa, ks_terms *t, ks_terms *t2,
                       int relaxed)
 {
@@ -292,6 +293,8 @@ static long phrase_boost(ks_plan *p, const ks_query *q, ks_analyzer *qa, ks_term
     for (size_t i = 0; i < t->n; i++)
         seq[i] = (seq_term){ ks_term_text(t, i), t->a[i].len, t->a[i].pos };
     long both[2] = { plan_seq(p, "", seq, t->n, 0, 0), plan_seq(p, KS_PREFIX_TITLE, seq, t->n, 0, 0) };
+    if (both[0] == -2 || both[1] == -2)
+        return -3; /* the items took the whole term budget: rank without the boost (nodes added stay unused) */
     if (both[0] < 0 || both[1] < 0)
         return both[0] < 0 ? both[0] : both[1];
     return add_op(p, KS_PLAN_OR, both, 2, 0);
@@ -321,6 +324,11 @@ static int build(const ks_query *q, ks_analyzer *qa, int relaxed, ks_plan *p, ks
             if (id == -2) {
                 rc = ks_seterr(eb, KS_ETOOBIG, "query is too long: more than %d terms after analysis",
                                KS_PLAN_MAX_TERMS);
+                break;
+            }
+            if (id == -4) {
+                rc = ks_seterr(eb, KS_ETOOBIG, "a word or phrase is too long: more than %d terms after analysis",
+                               KS_PLAN_MAX_PHRASE_TERMS);
                 break;
             }
             if (id < 0) {

@@ -17,6 +17,7 @@ int ksp_http_status(ksp_errcode code)
     case KSP_ERR_UNKNOWN_COMMAND: return 400;
     case KSP_ERR_FORBIDDEN: return 403;
     case KSP_ERR_NOT_FOUND: return 404;
+    case KSP_ERR_TIMEOUT: return 408;
     case KSP_ERR_LINE_TOO_LONG: return 413;
     case KSP_ERR_TOO_MANY_CONNECTIONS: return 429;
     case KSP_ERR_INDEX_UNAVAILABLE: return 503;

@@ -29,7 +29,7 @@ typedef struct ksp_http_search {
 
 /* The HTTP status for an error code (proto/HTTP.md, Errors): 400 for
  * BAD_REQUEST, BAD_UTF8, LIMIT_EXCEEDED and UNKNOWN_COMMAND, 403 FORBIDDEN,
- * 404 NOT_FOUND, 413 LINE_TOO_LONG, 429 TOO_MANY_CONNECTIONS,
+ * 404 NOT_FOUND, 408 TIMEOUT, 413 LINE_TOO_LONG, 429 TOO_MANY_CONNECTIONS,
  * 503 INDEX_UNAVAILABLE, 500 for INTERNAL and anything else. */
 int ksp_http_status(ksp_errcode code);
 

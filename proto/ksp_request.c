@@ -30,6 +30,7 @@ static const char *const err_words[KSP_ERR_COUNT_ALL] = {
     [KSP_ERR_NOT_FOUND] = "NOT_FOUND",
     [KSP_ERR_LIMIT_EXCEEDED] = "LIMIT_EXCEEDED",
     [KSP_ERR_FORBIDDEN] = "FORBIDDEN",
+    [KSP_ERR_TIMEOUT] = "TIMEOUT",
 };
 
 const char *ksp_cmd_name(ksp_cmd cmd)

@@ -64,11 +64,12 @@ typedef enum ksp_errcode {
     KSP_ERR_INTERNAL,              /* daemon-side failure */
     KSP_ERR_NOT_FOUND,             /* GET of an unknown id (daemon) */
     KSP_ERR_LIMIT_EXCEEDED,        /* limit/offset over the configured max */
-    KSP_ERR_FORBIDDEN              /* admin command not allowed on this
+    KSP_ERR_FORBIDDEN,             /* admin command not allowed on this
                                       connection, or a failed AUTH (daemon) */
+    KSP_ERR_TIMEOUT                /* a request line arrived too slowly (daemon); closes */
 } ksp_errcode;
 
-#define KSP_ERR_COUNT_ALL 11 /* number of ksp_errcode values including NONE */
+#define KSP_ERR_COUNT_ALL 12 /* number of ksp_errcode values including NONE */
 
 /* A protocol error ready to be sent with ksp_format_error(). */
 typedef struct ksp_error {

@@ -2,10 +2,14 @@
  * are LF-terminated lines; at most KSD_CMDS_PER_EVENT run per wake-up (the
  * rest on the next loop turn), so one pipelining client cannot starve the
  * others. A client that does not read its replies is paused (no reading)
- * until its output drains, so its memory stays bounded. */
+ * until its output drains, and no more than one request line plus
+ * KSD_IN_SLACK is read ahead, so its memory stays bounded both ways. A
+ * request line must be complete within --request-timeout of its first byte
+ * (slowloris: the idle timeout alone never fires on a byte a second). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +30,8 @@ static void conn_free(ksd_conn *c)
         c->next->prev = c->prev;
     if (c->more)
         event_free(c->more);
+    if (c->req_timer)
+        event_free(c->req_timer);
     bufferevent_free(c->bev);
     free(c);
     atomic_fetch_sub(&w->srv->nconns, 1);
@@ -59,6 +65,7 @@ static int finish_close(ksd_conn *c)
 static int close_after_flush(ksd_conn *c)
 {
     c->closing = 1;
+    evtimer_del(c->req_timer);
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -117,11 +124,16 @@ static int run_commands(ksd_conn *c, int budget)
         if (evbuffer_get_length(out) > KSD_OUT_HIGH) {
             /* back-pressure: resume in write_cb once the client has read */
             c->paused = 1;
+            evtimer_del(c->req_timer); /* the client's reading is late, not its request */
             bufferevent_disable(c->bev, EV_READ);
             return 0;
         }
         if (budget-- == 0) {
-            event_active(c->more, 0, 0); /* continue on the next loop turn */
+            /* continue on the next loop turn: a zero timeout, not event_active(),
+             * which libevent would run again in this same turn, before it polls
+             * anyone else's socket (the budget would not yield to them) */
+            static const struct timeval now = { 0, 0 };
+            evtimer_add(c->more, &now);
             return 0;
         }
         char *req = NULL;
@@ -134,8 +146,14 @@ static int run_commands(ksd_conn *c, int budget)
         if (got == 0) {
             if (c->w->draining) /* every complete request is answered */
                 return close_after_flush(c);
+            int timeout = c->w->srv->cfg.request_timeout;
+            if (evbuffer_get_length(in) > 0 && timeout > 0 && !evtimer_pending(c->req_timer, NULL)) {
+                struct timeval tv = { timeout, 0 };
+                evtimer_add(c->req_timer, &tv); /* a request has begun: it has `timeout` s */
+            }
             return 0;
         }
+        evtimer_del(c->req_timer); /* the next request's clock starts when it is seen */
         int close = c->http ? ksd_http_execute(c, req, n) : ksd_execute(c, req, n);
         free(req);
         flush_reply(c);
@@ -162,6 +180,26 @@ static void more_cb(evutil_socket_t fd, short what, void *arg)
     ksd_conn *c = arg;
     if (!c->paused && !c->closing)
         run_commands(c, KSD_CMDS_PER_EVENT);
+}
+
+static void req_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ksd_conn *c = arg;
+    if (c->closing)
+        return;
+    int timeout = c->w->srv->cfg.request_timeout;
+    char msg[96];
+    snprintf(msg, sizeof msg, "request %s not complete within %d s; closing", c->http ? "head" : "line", timeout);
+    if (c->http) {
+        ksd_http_fail_close(c, KSP_ERR_TIMEOUT, msg);
+        flush_reply(c);
+    } else {
+        send_error(c, KSP_ERR_TIMEOUT, msg);
+    }
+    ksd_log("%s: request %s not complete within %d s: closed", c->peer, c->http ? "head" : "line", timeout);
+    close_after_flush(c);
 }
 
 static void write_cb(struct bufferevent *bev, void *arg)
@@ -208,9 +246,12 @@ void ksd_conn_adopt(ksd_worker *w, int fd, int admin, int http)
 {
     ksd_conn *c = calloc(1, sizeof *c);
     struct bufferevent *bev = c ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    struct event *more = bev ? event_new(w->base, -1, 0, more_cb, c) : NULL;
-    if (!c || !bev || !more) {
+    struct event *more = bev ? evtimer_new(w->base, more_cb, c) : NULL;
+    struct event *req_timer = more ? evtimer_new(w->base, req_timeout_cb, c) : NULL;
+    if (!c || !bev || !more || !req_timer) {
         /* drop this connection, keep serving the others */
+        if (more)
+            event_free(more);
         if (bev)
             bufferevent_free(bev);
         else
@@ -226,6 +267,7 @@ void ksd_conn_adopt(ksd_worker *w, int fd, int admin, int http)
     c->mode = http ? KSP_MODE_JSON : KSP_MODE_TEXT; /* HTTP errors are JSON */
     c->http = http;
     c->admin = admin;
+    c->req_timer = req_timer;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     snprintf(c->peer, sizeof c->peer, "fd %d", fd);
@@ -253,6 +295,11 @@ void ksd_conn_adopt(ksd_worker *w, int fd, int admin, int http)
     atomic_fetch_add(&w->stats.connections, 1);
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(bev, EV_WRITE, KSD_OUT_LOW, 0);
+    /* libevent writes 16 KB per loop turn by default: a big reply would take
+     * dozens of turns, each running other clients' commands */
+    bufferevent_set_max_single_write(bev, KSD_OUT_HIGH);
+    /* +2: a line one byte over the limit must be seen to be refused */
+    bufferevent_setwatermark(bev, EV_READ, 0, w->srv->cfg.max_line + 2 + KSD_IN_SLACK);
     if (w->srv->cfg.idle_timeout > 0) {
         struct timeval tv = { w->srv->cfg.idle_timeout, 0 };
         bufferevent_set_timeouts(bev, &tv, &tv);

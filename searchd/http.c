@@ -35,7 +35,24 @@ const char ksd_http_refusal[] = "HTTP/1.1 429 Too Many Requests\r\n"
                                 "{\"ok\":false,\"error\":\"TOO_MANY_CONNECTIONS\",\"message\":"
                                 "\"server is at its connection limit; try again later\"}\n";
 
+static const char *reason(int status);
+
 /* ---- reading the head ---------------------------------------------------- */
+
+void ksd_http_fail_close(ksd_conn *c, ksp_errcode code, const char *msg)
+{
+    ksp_error err;
+    ksp_error_set(&err, code, 1, "%s", msg);
+    ksp_buf body;
+    ksp_buf_init(&body);
+    ksp_format_error(&body, KSP_MODE_JSON, &err);
+    int status = ksp_http_status(code);
+    ksp_buf_printf(&c->w->out, "HTTP/1.1 %d %s\r\nContent-Type: " JSON_TYPE "\r\nContent-Length: %zu\r\n"
+                   "Connection: close\r\n\r\n", status, reason(status), body.len);
+    ksp_buf_append(&c->w->out, body.data, body.len);
+    ksp_buf_free(&body);
+    atomic_fetch_add(&c->w->stats.errors, 1);
+}
 
 int ksd_http_take(ksd_conn *c, struct evbuffer *in, char **head, size_t *len)
 {
@@ -62,20 +79,10 @@ int ksd_http_take(ksd_conn *c, struct evbuffer *in, char **head, size_t *len)
     size_t have = end < 0 ? evbuffer_get_length(in) : (size_t)end;
     size_t max_head = max_line + 8192 > KSD_HTTP_MAX_HEAD ? max_line + 8192 : KSD_HTTP_MAX_HEAD;
     if (first > max_line + 1 || have > max_head) {
-        ksp_error err;
-        ksp_error_set(&err, KSP_ERR_LINE_TOO_LONG, 1, "%s longer than the limit (%zu bytes)",
-                      first > max_line + 1 ? "request line" : "request headers",
-                      first > max_line + 1 ? max_line : max_head);
-        ksp_buf body;
-        ksp_buf_init(&body);
-        ksp_format_error(&body, KSP_MODE_JSON, &err);
-        ksp_buf_printf(&c->w->out,
-                       "HTTP/1.1 413 Content Too Large\r\nContent-Type: " JSON_TYPE
-                       "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                       body.len);
-        ksp_buf_append(&c->w->out, body.data, body.len);
-        ksp_buf_free(&body);
-        atomic_fetch_add(&c->w->stats.errors, 1);
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s longer than the limit (%zu bytes)",
+                 first > max_line + 1 ? "request line" : "request headers", first > max_line + 1 ? max_line : max_head);
+        ksd_http_fail_close(c, KSP_ERR_LINE_TOO_LONG, msg);
         ksd_log("%s: HTTP request head over the limit: closed", c->peer);
         c->unread = 1;
         return -1;
@@ -101,6 +108,7 @@ static const char *reason(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 413: return "Content Too Large";
     case 429: return "Too Many Requests";
     case 503: return "Service Unavailable";

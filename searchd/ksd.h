@@ -24,6 +24,7 @@ struct evbuffer;
 #define KSD_CMDS_PER_EVENT 8          /* commands run per read event: a pipelining client cannot starve others */
 #define KSD_OUT_HIGH (1u << 20)       /* stop reading a client whose unsent replies exceed this */
 #define KSD_OUT_LOW (256u << 10)      /* ... and resume when they drain below this */
+#define KSD_IN_SLACK (64u << 10)      /* input read ahead beyond one max_line request */
 #define KSD_HIST_BUCKETS 128          /* latency histogram: 4 buckets per power of two of microseconds */
 #define KSD_DRAIN_SECONDS 10          /* SIGTERM: longest wait for replies in flight */
 #define KSD_AUTH_MAX_FAILURES 3       /* wrong AUTHs on one connection before it is closed */
@@ -34,6 +35,7 @@ typedef struct ksd_config {
     int threads;                /* worker threads */
     int max_connections;        /* refused beyond this with TOO_MANY_CONNECTIONS */
     int idle_timeout;           /* seconds without a request (or without reading replies) before a close */
+    int request_timeout;        /* seconds from a request line's first byte to its LF (0: no limit) */
     size_t max_line;            /* longest request line */
     const char *log_path;       /* NULL: stderr */
     const char *pid_file;       /* NULL: none */
@@ -120,6 +122,7 @@ struct ksd_conn {
     ksd_worker *w;
     struct bufferevent *bev;
     struct event *more;          /* re-runs the command loop when input is left over */
+    struct event *req_timer;     /* armed while a partial request line waits (--request-timeout) */
     ksp_mode mode;
     int http;                    /* speaks HTTP (http.c) rather than the line protocol */
     int closing;                 /* close once the output has drained */
@@ -135,6 +138,12 @@ struct ksd_conn {
 /* log.c */
 int ksd_log_open(const char *path);
 void ksd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* fdlimit.c: raises the soft open-file limit to the hard one (logged), then
+ * checks *max_connections fits under it. If it does not: when `given` (the
+ * user asked for it) prints why on stderr and returns -1; otherwise lowers
+ * *max_connections to what fits (logged) and returns 0. */
+int ksd_fd_limit(int *max_connections, int given, int threads);
 
 /* server.c */
 int ksd_server_run(const ksd_config *cfg);
@@ -186,6 +195,10 @@ int ksd_http_take(ksd_conn *c, struct evbuffer *in, char **head /* OUT */, size_
 /* Answers one request head; appends the response to c->w->out. Returns 1
  * when the connection must be closed after it. */
 int ksd_http_execute(ksd_conn *c, char *head, size_t len);
+/* Appends a complete error response for code (its HTTP status, a JSON
+ * body, Connection: close) to c->w->out and counts the error; the caller
+ * sends it and closes. */
+void ksd_http_fail_close(ksd_conn *c, ksp_errcode code, const char *msg);
 /* The 429 response for a connection over --max-connections (static). */
 extern const char ksd_http_refusal[];
 

@@ -26,8 +26,11 @@ static void usage(FILE *f)
             "      --cors-origin ORIGIN let pages from ORIGIN (e.g. https://example.org) call\n"
             "                           the HTTP API; repeatable (default: none)\n"
             "  -t, --threads N          worker threads (default: number of cores)\n"
-            "      --max-connections N  open connections at most (default 1024)\n"
+            "      --max-connections N  open connections at most (default 1024, lowered to fit\n"
+            "                           the open-file limit, which is raised to its hard limit)\n"
             "      --idle-timeout S     close a connection idle this long (default 300; 0: never)\n"
+            "      --request-timeout S  a request line must be complete S seconds after its\n"
+            "                           first byte, else ERR TIMEOUT and close (default 10; 0: never)\n"
             "      --max-line BYTES     longest request line (default 8192)\n"
             "      --max-limit N        largest SEARCH limit= (default 1000)\n"
             "      --max-window N       largest SEARCH offset+limit (default 10000)\n"
@@ -83,7 +86,7 @@ int main(int argc, char **argv)
         { "log", required_argument, 0, 'g' },         { "log-queries", no_argument, 0, 'Q' },
         { "pid-file", required_argument, 0, 'p' },    { "no-admin", no_argument, 0, 'N' },
         { "help", no_argument, 0, 'h' },              { "version", no_argument, 0, 'V' },
-        { "engine", required_argument, 0, 'E' },
+        { "engine", required_argument, 0, 'E' },      { "request-timeout", required_argument, 0, 'R' },
         { "admin-socket", required_argument, 0, 'A' }, { "admin-token-file", required_argument, 0, 'K' },
         { "user", required_argument, 0, 'u' },
         { "http", required_argument, 0, 'H' },        { "cors-origin", required_argument, 0, 'O' },
@@ -97,6 +100,8 @@ int main(int argc, char **argv)
     cfg.threads = ncpu > 0 ? (int)ncpu : 1;
     cfg.max_connections = 1024;
     cfg.idle_timeout = 300;
+    cfg.request_timeout = 10;
+    int conn_given = 0;
     cfg.max_line = 8192;
     cfg.max_limit = 1000;
     cfg.max_window = 10000;
@@ -110,8 +115,9 @@ int main(int argc, char **argv)
         case 'i': cfg.index = optarg; break;
         case 'l': cfg.listen = optarg; break;
         case 't': if (num("--threads", optarg, 1, 256, &v)) return 2; cfg.threads = (int)v; break;
-        case 'C': if (num("--max-connections", optarg, 1, 1000000, &v)) return 2; cfg.max_connections = (int)v; break;
+        case 'C': if (num("--max-connections", optarg, 1, 1000000, &v)) return 2; cfg.max_connections = (int)v; conn_given = 1; break;
         case 'T': if (num("--idle-timeout", optarg, 0, 86400, &v)) return 2; cfg.idle_timeout = (int)v; break;
+        case 'R': if (num("--request-timeout", optarg, 0, 86400, &v)) return 2; cfg.request_timeout = (int)v; break;
         case 'L': if (num("--max-line", optarg, 64, 1 << 24, &v)) return 2; cfg.max_line = (size_t)v; break;
         case 'M': if (num("--max-limit", optarg, 1, 100000, &v)) return 2; cfg.max_limit = (uint32_t)v; break;
         case 'W': if (num("--max-window", optarg, 1, 10000000, &v)) return 2; cfg.max_window = (uint32_t)v; break;
@@ -192,6 +198,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "kosearchd: cannot open log %s: %s\n", cfg.log_path, strerror(errno));
         return 2;
     }
+    if (ksd_fd_limit(&cfg.max_connections, conn_given, cfg.threads))
+        return 1;
     int rc = ksd_server_run(&cfg) ? 1 : 0;
     free(cfg.cors);
     return rc;

@@ -408,6 +408,7 @@ int ksd_server_run(const ksd_config *cfg)
             w->conns = c->next;
             bufferevent_free(c->bev);
             event_free(c->more);
+            event_free(c->req_timer);
             free(c);
         }
         event_free(w->notify_ev);

@@ -423,6 +423,29 @@ def t_max_connections():
 
 
 @section
+def t_request_timeout():
+    # slowloris on the HTTP port: a head still incomplete --request-timeout
+    # after its first byte gets a 408 and is closed; others are served meanwhile
+    R = Daemon("R", INDEX, "--request-timeout", "1", threads=1)
+    slow = socket.create_connection(("127.0.0.1", R.hport), timeout=30)
+    slow.sendall(b"GET /search?q=%EC%B9%B4 HTTP/1.1\r\nHost: x\r\n")
+    T.eq(R.get("/healthz")[0], 200, "while a head is incomplete, another client is served")
+    out = b""
+    while True:
+        d = slow.recv(65536)
+        if not d:
+            break
+        out += d
+    slow.close()
+    T.ok(out.startswith(b"HTTP/1.1 408 ") and b'"TIMEOUT"' in out and b"Connection: close" in out,
+         "an incomplete head after --request-timeout: 408 with the TIMEOUT error, then closed", out[:300])
+    R.p.send_signal(signal.SIGTERM)
+    T.eq(R.p.wait(30), 0, "the --request-timeout daemon exits 0 on SIGTERM")
+    rep = sanitizer_report(R.stderr())
+    T.ok(not rep, "no sanitizer report", "\n".join(rep[:20]))
+
+
+@section
 def t_shutdown():
     # an idle keep-alive connection does not hold up SIGTERM: the server closes it
     idle = socket.create_connection(("127.0.0.1", H.hport), timeout=30)
@@ -448,7 +471,7 @@ def t_shutdown():
 
 
 def main():
-    global TMP, CORPUS, DEV, H, L, M
+    global TMP, CORPUS, DEV, H, L, M, INDEX
     if not os.path.isfile(td.CORPUS):
         print("1..0 # SKIP shared corpus not found at %s" % td.CORPUS)
         return 0
@@ -461,7 +484,7 @@ def main():
         CORPUS = td.Corpus(td.CORPUS)
         with open(os.path.join(td.SRC, "bench", "queries", "dev-queries.txt"), encoding="utf-8") as f:
             DEV = [line.strip() for line in f if line.strip()]
-        index = os.path.join(TMP, "index")
+        index = INDEX = os.path.join(TMP, "index")
         p = subprocess.run([td.INDEXER, "build", "-q", "-i", td.CORPUS, "-o", index], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=600)
         if not T.eq(p.returncode, 0, "index of the shared corpus built"):
@@ -478,6 +501,7 @@ def main():
         t_metrics()
         t_errors()
         t_keepalive_pipelining()
+        t_request_timeout()
         t_cors()
         t_page()
         t_max_connections()

@@ -113,6 +113,53 @@ static void test_plan_errors(void **state)
     assert_int_equal(plan_of("-책", &p, &eb), KS_EINVAL); /* rejected by the parser */
 }
 
+/* "가" repeated n times: one word of n - 1 bigrams (over 12 characters, so
+ * no spacing variants). */
+static char *syllables(size_t n)
+{
+    char *s = malloc(3 * n + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + 3 * i, "가", 3);
+    s[3 * n] = 0;
+    return s;
+}
+
+static void test_plan_limits(void **state)
+{
+    (void)state;
+    ks_plan p;
+    ks_errbuf eb = { "" };
+    /* KS_PLAN_MAX_PHRASE_TERMS: 65 syllables are 64 bigrams, one more is over */
+    char *w = syllables(KS_PLAN_MAX_PHRASE_TERMS + 1);
+    assert_int_equal(plan_of(w, &p, &eb), 0);
+    assert_int_equal(p.n_terms, KS_PLAN_MAX_PHRASE_TERMS);
+    ks_plan_free(&p);
+    free(w);
+    w = syllables(KS_PLAN_MAX_PHRASE_TERMS + 2);
+    assert_int_equal(plan_of(w, &p, &eb), KS_ETOOBIG);
+    assert_string_equal(eb.msg, "a word or phrase is too long: more than 64 terms after analysis");
+    free(w);
+    /* KS_PLAN_MAX_TERMS: four 65-syllable words are 256 terms; a fifth word is over */
+    char q[4 * (3 * 65 + 1) + 16];
+    w = syllables(65);
+    snprintf(q, sizeof q, "%s %s %s %s", w, w, w, w);
+    assert_int_equal(plan_of(q, &p, &eb), 0);
+    assert_int_equal(p.n_terms, KS_PLAN_MAX_TERMS);
+    ks_plan_free(&p);
+    snprintf(q, sizeof q, "%s %s %s %s 책", w, w, w, w);
+    assert_int_equal(plan_of(q, &p, &eb), KS_ETOOBIG);
+    assert_string_equal(eb.msg, "query is too long: more than 256 terms after analysis");
+    free(w);
+    /* items just under the budget leave no room for the phrase boost of
+     * plain words: the query is planned without it (it used to fail with
+     * "out of memory") */
+    assert_int_equal(plan_of("가나 가나다라마바사아 가나다라마바사아 가나다라마바사아 가나다라마바사아", &p, &eb), 0);
+    assert_true(p.n_terms <= KS_PLAN_MAX_TERMS);
+    assert_int_equal(p.nodes[p.root].op, KS_PLAN_AND);
+    ks_plan_free(&p);
+}
+
 static char *snip(const char *q, const char *text, size_t max_chars, int title, size_t *nm)
 {
     ks_plan p;
@@ -229,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plans),
         cmocka_unit_test(test_plan_errors),
+        cmocka_unit_test(test_plan_limits),
         cmocka_unit_test(test_relaxed_plan),
         cmocka_unit_test(test_snippets),
         cmocka_unit_test(test_snippet_ranges),

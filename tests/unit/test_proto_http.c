@@ -216,11 +216,11 @@ static void test_http_status(void **state)
         { KSP_ERR_BAD_REQUEST, 400 }, { KSP_ERR_UNKNOWN_COMMAND, 400 }, { KSP_ERR_LINE_TOO_LONG, 413 },
         { KSP_ERR_BAD_UTF8, 400 }, { KSP_ERR_TOO_MANY_CONNECTIONS, 429 }, { KSP_ERR_INDEX_UNAVAILABLE, 503 },
         { KSP_ERR_INTERNAL, 500 }, { KSP_ERR_NOT_FOUND, 404 }, { KSP_ERR_LIMIT_EXCEEDED, 400 },
-        { KSP_ERR_FORBIDDEN, 403 }, { KSP_ERR_NONE, 500 }, { (ksp_errcode)999, 500 },
+        { KSP_ERR_FORBIDDEN, 403 }, { KSP_ERR_TIMEOUT, 408 }, { KSP_ERR_NONE, 500 }, { (ksp_errcode)999, 500 },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         assert_int_equal(ksp_http_status(want[i].code), want[i].status);
-    assert_int_equal(KSP_ERR_COUNT_ALL, 11); /* a new code needs a row here and in HTTP.md */
+    assert_int_equal(KSP_ERR_COUNT_ALL, 12); /* a new code needs a row here and in HTTP.md */
 }
 
 static void test_html_escape(void **state)

@@ -391,7 +391,7 @@ static void test_errcode_words(void **state)
     static const char *const words[] = {
         "", "BAD_REQUEST", "UNKNOWN_COMMAND", "LINE_TOO_LONG", "BAD_UTF8",
         "TOO_MANY_CONNECTIONS", "INDEX_UNAVAILABLE", "INTERNAL", "NOT_FOUND",
-        "LIMIT_EXCEEDED", "FORBIDDEN",
+        "LIMIT_EXCEEDED", "FORBIDDEN", "TIMEOUT",
     };
     assert_int_equal(sizeof words / sizeof words[0], KSP_ERR_COUNT_ALL);
     for (int i = 0; i < KSP_ERR_COUNT_ALL; i++) {
