@@ -119,6 +119,16 @@ int ksp_http_parse_head(const char *h, size_t len, ksp_http_req *r)
     return 0;
 }
 
+void ksp_http_split_target(ksp_str target, ksp_str *path, ksp_str *query)
+{
+    const char *t = target.ptr, *hash = target.len ? memchr(t, '#', target.len) : NULL;
+    size_t tl = hash ? (size_t)(hash - t) : target.len;
+    const char *qm = tl ? memchr(t, '?', tl) : NULL;
+    size_t pl = qm ? (size_t)(qm - t) : tl;
+    *path = (ksp_str){ t, pl };
+    *query = qm ? (ksp_str){ qm + 1, tl - pl - 1 } : (ksp_str){ "", 0 };
+}
+
 static int hexval(char ch)
 {
     return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10

@@ -26,6 +26,11 @@ typedef struct ksp_http_req {
  * colon, obsolete line folding, bad Content-Length, or no line end). */
 int ksp_http_parse_head(const char *h, size_t len, ksp_http_req *r /* OUT */);
 
+/* Splits a request target into its path and query string, both still
+ * percent-encoded and pointing into target (a fragment, which clients do
+ * not send, is cut off if present). query is empty without a '?'. */
+void ksp_http_split_target(ksp_str target, ksp_str *path /* OUT */, ksp_str *query /* OUT */);
+
 /* Percent-decodes s[0..n) into out (room for n bytes); '+' is a space when
  * plus is set (query strings). Returns the decoded length, or -1 for a bad
  * escape. The result may hold any byte, NUL included. */

@@ -323,14 +323,10 @@ int ksd_http_execute(ksd_conn *c, char *head, size_t len)
         return fail(c, &r, 413, KSP_ERR_BAD_REQUEST, "request bodies are not accepted");
     if (r.target.ptr[0] != '/')
         return fail(c, &r, 400, KSP_ERR_BAD_REQUEST, "the request target must be a path");
-    /* path ? query (a fragment is never sent, but cut it if it is) */
-    const char *t = r.target.ptr, *hash = memchr(t, '#', r.target.len);
-    size_t tl = hash ? (size_t)(hash - t) : r.target.len;
-    const char *qm = memchr(t, '?', tl);
-    size_t raw_plen = qm ? (size_t)(qm - t) : tl;
-    ksp_str qs = qm ? (ksp_str){ qm + 1, tl - raw_plen - 1 } : (ksp_str){ "", 0 };
-    char *path = malloc(raw_plen + 1);
-    long pl = path ? ksp_http_pct_decode(t, raw_plen, 0, path) : -1;
+    ksp_str raw_path, qs;
+    ksp_http_split_target(r.target, &raw_path, &qs);
+    char *path = malloc(raw_path.len + 1);
+    long pl = path ? ksp_http_pct_decode(raw_path.ptr, raw_path.len, 0, path) : -1;
     if (pl < 0) {
         free(path);
         return fail(c, &r, 400, KSP_ERR_BAD_REQUEST, "bad %-escape in the path");

@@ -33,14 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(r.method.len > 0 && r.target.len > 0);
         CHECK(inside(r.method, h, size) && inside(r.target, h, size) && inside(r.origin, h, size));
         CHECK(!r.head || (r.method.len == 4 && memcmp(r.method.ptr, "HEAD", 4) == 0));
-        const char *t = r.target.ptr, *hash = memchr(t, '#', r.target.len);
-        size_t tl = hash ? (size_t)(hash - t) : r.target.len;
-        const char *qm = memchr(t, '?', tl);
-        size_t plen = qm ? (size_t)(qm - t) : tl;
-        ksp_str qs = qm ? (ksp_str){ qm + 1, tl - plen - 1 } : (ksp_str){ "", 0 };
+        ksp_str raw_path, qs;
+        ksp_http_split_target(r.target, &raw_path, &qs);
+        CHECK(inside(raw_path, h, size) && inside(qs, h, size));
+        size_t plen = raw_path.len;
         char *path = malloc(plen + 1);
         if (path) {
-            long pl = ksp_http_pct_decode(t, plen, 0, path);
+            long pl = ksp_http_pct_decode(raw_path.ptr, plen, 0, path);
             CHECK(pl <= (long)plen);
             free(path);
         }

@@ -1,5 +1,6 @@
 # Start-up and clean-up shared by the python tests that run their own
-# daemons over test_daemon.py's helpers (test_hostile.py, tests/soak/soak.py).
+# daemons over test_daemon.py's helpers (test_hostile.py, test_faults.py,
+# test_http.py, tests/soak/soak.py).
 import os
 import subprocess
 

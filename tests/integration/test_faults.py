@@ -32,6 +32,7 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the (maybe read-only) source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_daemon as td  # noqa: E402  (the daemon, client and TAP helpers)
+import harness  # noqa: E402
 
 T = td.T
 QUERIES = ["카카오", "인공지능", "데비안", "검색 엔진", "의", "데이터베이스", "\"검색 엔진\"", "카카오 OR 네이버"]
@@ -314,13 +315,10 @@ def check_sanitizers(*daemons):
 
 def main():
     global PREV
-    if not os.path.isfile(td.CORPUS):
-        print("1..0 # SKIP shared corpus not found at %s" % td.CORPUS)
+    why = harness.skip_reason()
+    if why:
+        print("1..0 # SKIP " + why)
         return 0
-    for p in (td.KSD, td.INDEXER):
-        if not os.access(p, os.X_OK):
-            print("1..0 # SKIP %s not built" % p)
-            return 0
     t0 = time.monotonic()
     td.TMP = tempfile.mkdtemp(prefix="ks-faults-test.")
     try:

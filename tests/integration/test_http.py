@@ -23,6 +23,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_daemon as td  # noqa: E402  (its Tap, line-protocol Client, corpus oracle)
+import harness  # noqa: E402
 from test_daemon import T, nf, free_port, sanitizer_report  # noqa: E402
 
 WORDS = ["카카오", "네이버", "인공지능", "데비안", "검색", "데이터베이스", "책"]
@@ -472,13 +473,10 @@ def t_shutdown():
 
 def main():
     global TMP, CORPUS, DEV, H, L, M, INDEX
-    if not os.path.isfile(td.CORPUS):
-        print("1..0 # SKIP shared corpus not found at %s" % td.CORPUS)
+    why = harness.skip_reason()
+    if why:
+        print("1..0 # SKIP " + why)
         return 0
-    for p in (td.KSD, td.INDEXER):
-        if not os.access(p, os.X_OK):
-            print("1..0 # SKIP %s not built" % p)
-            return 0
     TMP = tempfile.mkdtemp(prefix="ks-http-test.")
     try:
         CORPUS = td.Corpus(td.CORPUS)
