@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # The README's first command: installs what kosearch needs (Debian packages),
 # builds it, fetches a sample Korean corpus (Debian's libreoffice-help-ko),
-# indexes it into var/index and starts the search daemon on 127.0.0.1:7700.
-# The programs are built in build/ (where scripts/test.sh builds too).
-#   --no-daemon    stop after indexing
-#   --port N       daemon port (default 7700)
+# indexes it into var/index and starts the search daemon: the line protocol
+# on 127.0.0.1:7700, the HTTP API and search page on 127.0.0.1:7780, admin
+# commands on the Unix socket var/admin.sock. The programs are built in
+# build/ (where scripts/test.sh builds too).
+#   --no-daemon      stop after indexing
+#   --port N         line-protocol port (default 7700)
+#   --http-port N    HTTP port (default 7780)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-daemon=1 port=7700
+daemon=1 port=7700 http_port=7780
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-daemon) daemon=0 ;;
     --port) port=$2; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --http-port) http_port=$2; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -37,9 +41,11 @@ build/kosearch-indexer build -i "$corpus" -o var/index || [ $? -eq 1 ]
 build/kosearch-indexer info var/index
 if [ $daemon = 1 ]; then
   if [ -x build/kosearchd ]; then
-    echo "== starting kosearchd on 127.0.0.1:$port (Ctrl-C stops it); try:" >&2
+    echo "== starting kosearchd on 127.0.0.1:$port and http://127.0.0.1:$http_port/ (Ctrl-C stops it); try:" >&2
     echo "   printf 'SEARCH 글꼴 크기\\n' | nc -q1 127.0.0.1 $port     or     build/kosearch -p $port 글꼴 크기" >&2
-    exec build/kosearchd --index var/index --listen "127.0.0.1:$port"
+    echo "   the search page: http://127.0.0.1:$http_port/     reload: echo /RELOAD | build/kosearch -s var/admin.sock" >&2
+    exec build/kosearchd --index var/index --listen "127.0.0.1:$port" --http "127.0.0.1:$http_port" \
+      --admin-socket var/admin.sock
   else
     echo "(kosearchd is not built in this version: the index is ready in var/index)" >&2
   fi
