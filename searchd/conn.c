@@ -317,8 +317,15 @@ static void drain_one(ksd_conn *c)
         return;
     struct evbuffer *in = bufferevent_get_input(c->bev);
     bufferevent_disable(c->bev, EV_READ);
+    /* A bufferevent keeps the end of its input buffer frozen except inside
+     * its own read callback, so evbuffer_read() on it fails (-1, errno
+     * untouched) unless we thaw it as that callback does. Without this, the
+     * requests still in the socket were never read, and closing with them
+     * unread reset the connection (seen in CI under load). */
+    evbuffer_unfreeze(in, 0);
     while (evbuffer_read(in, bufferevent_getfd(c->bev), 1 << 16) > 0)
         ;
+    evbuffer_freeze(in, 0);
     run_commands(c, 1 << 30); /* ends paused (write_cb resumes) or closing */
 }
 

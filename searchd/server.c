@@ -26,14 +26,14 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     ksd_worker *w = arg;
     char buf[64];
     ssize_t n = read(fd, buf, sizeof buf);
-    for (ssize_t i = 0; i < n; i++) {
-        if (buf[i] == 'q' && !w->draining) {
-            w->draining = 1;
-            struct timeval tv = { KSD_DRAIN_SECONDS, 0 };
-            evtimer_add(w->drain_timer, &tv);
-            ksd_conn_drain_all(w);
-        }
-    }
+    int quit = 0;
+    for (ssize_t i = 0; i < n; i++)
+        quit |= buf[i] == 'q';
+    /* Adopt first, drain second: connections handed over before the 'q'
+     * (the main thread queues them before it writes it) must be in the list
+     * when the drain starts. Draining first could free every connection the
+     * worker had, break its loop while these still waited here, and close
+     * them unanswered with their requests unread (a reset for the client). */
     for (;;) {
         ksd_pending p = { -1, 0, 0 };
         pthread_mutex_lock(&w->mu);
@@ -46,6 +46,12 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
             ksd_conn_adopt_draining(w, p.fd, p.admin, p.http);
         else
             ksd_conn_adopt(w, p.fd, p.admin, p.http);
+    }
+    if (quit && !w->draining) {
+        w->draining = 1;
+        struct timeval tv = { KSD_DRAIN_SECONDS, 0 };
+        evtimer_add(w->drain_timer, &tv);
+        ksd_conn_drain_all(w);
     }
 }
 
