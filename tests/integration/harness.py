@@ -1,4 +1,4 @@
-# Start-up and clean-up shared by the python tests that run their own
+# Start-up shared by the python tests that run their own
 # daemons over test_daemon.py's helpers (test_hostile.py, test_faults.py,
 # test_http.py, tests/soak/soak.py).
 import os
@@ -25,11 +25,3 @@ def build_index(path):
         td.T.note(p.stdout.decode("utf-8", "replace")[-2000:])
         return False
     return True
-
-
-def kill_daemons():
-    """Kills every daemon the test started that is still running."""
-    for d in td.DAEMONS:
-        if d.p.poll() is None:
-            d.p.kill()
-            d.p.wait()

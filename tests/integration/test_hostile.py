@@ -497,7 +497,7 @@ def main(argv):
     except Exception as e:  # noqa: BLE001
         T.ok(False, "test driver: %s: %s" % (type(e).__name__, e), traceback.format_exc())
     finally:
-        harness.kill_daemons()
+        td.kill_leftovers()
         shutil.rmtree(td.TMP, ignore_errors=True)
     print("1..%d" % T.n)
     return 0

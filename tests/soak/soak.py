@@ -126,7 +126,7 @@ def main(argv):
         print("1..%d" % T.n)
         return 0
     finally:
-        harness.kill_daemons()
+        td.kill_leftovers()
         shutil.rmtree(td.TMP, ignore_errors=True)
 
 
