@@ -164,7 +164,7 @@ int main(int argc, char **argv)
     ks_bm25 bm = KS_BM25_DEFAULTS;
     ks_engine_hit hits[10];
     series es[2] = { { 0 } }, xs[2] = { { 0 } };
-    size_t nq[2] = { 0, 0 }, mism = 0;
+    size_t nq[2] = { 0, 0 }, mism = 0, xest = 0;
     char line[8192];
     double t0 = now();
     while (fgets(line, sizeof line, f)) {
@@ -182,10 +182,10 @@ int main(int argc, char **argv)
                 break;
             int k = is_or(&plan, plan.root);
             uint64_t et = 0, xt = 0;
+            int exact = 1;
             double best = 1e9, xbest = 1e9;
             for (int r = 0; r < runs; r++) {
                 size_t n;
-                int exact;
                 double a = now();
                 rc = ks_engine_search(eng, &plan, &bm, 0, 10, hits, &n, &et, &eb);
                 double b = now();
@@ -213,8 +213,10 @@ int main(int argc, char **argv)
                 printf("%9.1f us %9.1f us %8llu %s\t%s\n", best * 1e6, engine_only ? 0 : xbest * 1e6,
                        (unsigned long long)et, line, desc);
             }
+            /* Past check_at_least Xapian's total is its estimate, not a count:
+               only exact totals must agree (the engine counts all-words exactly) */
             if (et != xt && !engine_only)
-                mism++;
+                (*(exact ? &mism : &xest))++;
             nq[k]++;
             ks_plan_free(&plan);
             if (et)
@@ -238,8 +240,10 @@ int main(int argc, char **argv)
             push(&xa, xs[k].v[i]);
         }
     report("all", nq[0] + nq[1], &ea, &xa);
+    if (xest)
+        printf("# %zu plans where Xapian estimated a total over 100,000 (the engine counts exactly)\n", xest);
     if (mism)
-        printf("# %zu plans where the two totals differ\n", mism);
+        printf("# %zu plans where the two exact totals differ\n", mism);
     for (int k = 0; k < 2; k++) {
         free(es[k].v);
         free(xs[k].v);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run-bench.sh: every benchmark at one scale, then the figures. `make bench`
-# runs it (BENCH_SCALE=small|100k|1m). See --help.
+# runs it (BENCH_SCALE=small|100k|300k|1m). See --help.
 set -euo pipefail
 
 prog=run-bench.sh
@@ -8,7 +8,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
     cat <<EOF
-usage: bench/run-bench.sh [--scale small|100k|1m] [options]
+usage: bench/run-bench.sh [--scale small|100k|300k|1m] [options]
 
 Runs the benchmarks at one scale, writes one JSON file per benchmark to
 bench/results/<scale>/ (with the machine: cores, CPU model, avx2/avx512f,
@@ -21,6 +21,7 @@ Scales:
          sample corpus (data/sample/libreoffice-help-ko.jsonl, made by
          scripts/fetch-sample-corpus.sh); a few minutes on 2 cores
   100k   100,000 documents of ks-gen-corpus --seed 1 trained on that corpus,
+  300k   resp. 300,000,
   1m     resp. 1,000,000, generated into the work directory (reused when the
          file there already has the right sha256) and indexed with
          kosearch-indexer under /usr/bin/time -v (unless --reuse-index)
@@ -32,10 +33,10 @@ ks-gen-queries' queries otherwise), daemon (engine_daemon_bench.sh --conns
 1,16,64).
 
 Options:
-  --scale S          small (default), 100k or 1m
+  --scale S          small (default), 100k, 300k or 1m
   --builddir DIR     build tree (default: \$KS_BUILDDIR, else ./build)
   --workdir DIR      generated corpora, indexes and logs (default /tmp/kosearch-bench)
-  --corpus FILE      use this generated corpus (100k/1m; checked by sha256)
+  --corpus FILE      use this generated corpus (100k/300k/1m; checked by sha256)
   --reuse-index DIR  use this index instead of building one (never modified)
   --queries FILE     query file for bench_query and the daemon
   --only LIST        comma-separated subset of analyzer,indexer,kernels,query,daemon
@@ -84,8 +85,9 @@ done
 case $scale in
 small) ndocs=0 sha= ;;
 100k) ndocs=100000 sha=5d83017d73ea6915e41788e9f8a9e5fd88bba03cd0588d7b83abe9933e09dead ;;
+300k) ndocs=300000 sha=8a958d7950d0da1b0d149c3db3c59ac3513d5c0ec9b0bdd319ead696c3079f2a ;;
 1m) ndocs=1000000 sha=e3aa7056a6c22a01083560d1cb2e6f26d19355e2b62099c914134fca62373236 ;;
-*) die "--scale wants small, 100k or 1m, not '$scale'" ;;
+*) die "--scale wants small, 100k, 300k or 1m, not '$scale'" ;;
 esac
 IFS=, read -r -a benches <<<"$only"
 for b in "${benches[@]}"; do
@@ -94,7 +96,7 @@ done
 [ -f "$md" ] || die "no markdown file $md"
 [ -z "$reuse" ] || [ -d "$reuse" ] || die "--reuse-index: no directory $reuse"
 [ -z "$queries" ] || [ -r "$queries" ] || die "--queries: cannot read $queries"
-[ -z "$gencorpus" ] || [ "$scale" != small ] || die "--corpus is for --scale 100k or 1m"
+[ -z "$gencorpus" ] || [ "$scale" != small ] || die "--corpus is for --scale 100k, 300k or 1m"
 want() { case ",$only," in *,"$1",*) return 0 ;; esac; return 1; }
 
 report=$src/bench/results_report.py

@@ -16,7 +16,7 @@ mk_tmp
 # --- arguments
 "$RUN" --help >"$T/help" 2>&1
 check_eq "--help exits 0" 0 $?
-check "--help describes --scale and the markers" grep -q -- "--scale small|100k|1m" "$T/help"
+check "--help describes --scale and the markers" grep -q -- "--scale small|100k|300k|1m" "$T/help"
 exit_and_msg() { # DESC PATTERN ARGS...: exit 2 and PATTERN on stderr
     local d=$1 pat=$2
     shift 2
@@ -25,7 +25,7 @@ exit_and_msg() { # DESC PATTERN ARGS...: exit 2 and PATTERN on stderr
     if [ $rc = 2 ] && grep -q -- "$pat" "$T/err"; then ok "$d"; else
         not_ok "$d"; echo "#   exit $rc: $(cat "$T/err")"; fi
 }
-exit_and_msg "a bad --scale exits 2 with a message" "small, 100k or 1m" --scale 10k
+exit_and_msg "a bad --scale exits 2 with a message" "small, 100k, 300k or 1m" --scale 10k
 exit_and_msg "an unknown option exits 2 with a message" "unknown argument '--frob'" --frob
 exit_and_msg "--scale without a value exits 2" "needs a value" --scale
 exit_and_msg "an unknown --only benchmark exits 2" "unknown benchmark 'bogus'" --only analyzer,bogus
