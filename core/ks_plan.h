@@ -73,6 +73,11 @@ int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *out /* OUT */, ks
  * the exact plan's one-space variants cannot. Same contract as above. */
 int ks_plan_build_relaxed(const ks_query *q, ks_analyzer *qa, ks_plan *out /* OUT */, ks_errbuf *eb);
 
+/* 1 when p is an OR query: its root is an OR, or AND_NOT / AND_MAYBE over
+ * one (the shapes whose top k the engine may find without every match, and
+ * whose totals may then be estimates). */
+int ks_plan_is_or(const ks_plan *p);
+
 /* One-line rendering, e.g. AND(PHRASE/2(카카, 카오), OR(책, ...)); snprintf
  * semantics (returns the full length). */
 int ks_plan_describe(const ks_plan *p, char *buf, size_t cap);

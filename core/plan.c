@@ -417,6 +417,14 @@ static int describe(const ks_plan *p, uint32_t id, char *buf, size_t cap, size_t
     return (int)(k - at);
 }
 
+int ks_plan_is_or(const ks_plan *p)
+{
+    const ks_plan_node *n = &p->nodes[p->root];
+    while ((n->op == KS_PLAN_AND_NOT || n->op == KS_PLAN_AND_MAYBE) && n->n > 0)
+        n = &p->nodes[p->kids[n->first]];
+    return n->op == KS_PLAN_OR;
+}
+
 int ks_plan_describe(const ks_plan *p, char *buf, size_t cap)
 {
     if (cap)

@@ -398,7 +398,9 @@ static void test_engine_damaged_block(void **state)
     for (uint32_t root = 0; root < 2; root++) { /* a, then a AND b */
         plan.root = root;
         eb.msg[0] = 0;
-        assert_int_equal(ks_engine_search(e, &plan, &bm, 0, 10, hits, &nhits, &total, &eb), KS_ECORRUPT);
+        int estimated;
+        assert_int_equal(ks_engine_search(e, &plan, &bm, 0, 10, 0, hits, &nhits, &total, &estimated, &eb),
+                         KS_ECORRUPT);
         assert_true(eb.msg[0] != 0);
         assert_int_equal(nhits, 0);
     }
@@ -465,7 +467,9 @@ static void test_engine_matches_xapian(void **state)
         uint64_t xt = 0, et = 0;
         int exact = 0;
         assert_int_equal(ks_xdb_rank(db, &plan, &bm, 0, NDOCS, NDOCS, xd, xs, &xn, &xt, &exact, &eb), 0);
-        assert_int_equal(ks_engine_search(eng, &plan, &bm, 0, NDOCS, eh, &en, &et, &eb), 0);
+        int estimated = 1;
+        assert_int_equal(ks_engine_search(eng, &plan, &bm, 0, NDOCS, 0, eh, &en, &et, &estimated, &eb), 0);
+        assert_int_equal(estimated, 0);
         char desc[512];
         ks_plan_describe(&plan, desc, sizeof desc);
         if (xt != et || xn != en)
