@@ -821,8 +821,20 @@ static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *es
     *estimated = x < nor;
     if (!*estimated && x < m)
         rc = threshold(e, &U, k, &theta); /* for AND_MAYBE's children */
-    for (uint32_t y = x; y < nor; y++) { /* what the pruned children would add, if independent */
-        double est = (double)estimate(e, kid[order[y]].id) * (1 - (double)U.n / (double)e->h->doccount);
+    /* What the pruned children would add if independent of U. An OR among
+     * them is a word's spacing variants (plan.c), mostly the same
+     * documents: its largest variant's estimate, not their sum. */
+    for (uint32_t y = x; y < nor; y++) {
+        const ks_plan_node *c = &p->nodes[kid[order[y]].id];
+        uint64_t ce = 0;
+        if (c->op == KS_PLAN_OR)
+            for (uint32_t i = 0; i < c->n; i++) {
+                uint64_t v = estimate(e, p->kids[c->first + i]);
+                ce = v > ce ? v : ce;
+            }
+        else
+            ce = estimate(e, kid[order[y]].id);
+        double est = (double)ce * (1 - (double)U.n / (double)e->h->doccount);
         *total += est > 0 ? (uint64_t)est : 0;
     }
     if (*total > e->h->doccount)
