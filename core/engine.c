@@ -746,7 +746,32 @@ static size_t seek_doc(const rlist *r, size_t i, uint32_t d)
     return lo;
 }
 
-/* Set-at-a-time MaxScore for a root OR, or AND_MAYBE over an OR (*ran = 0
+/* Removes from r the documents that AND_NOT node `not` (NULL: none)
+ * excludes: those its second and later children match. */
+static int exclude(ks_engine *e, const ks_plan_node *not, rlist *r)
+{
+    for (uint32_t c = 1; not && c < not->n && r->n; c++) {
+        rlist b;
+        int rc = eval(e, e->plan->kids[not->first + c], r, &b);
+        if (rc)
+            return rc;
+        size_t w = 0;
+        for (size_t i = 0, j = 0; i < r->n; i++) {
+            j = seek_doc(&b, j, r->doc[i]);
+            if (j == b.n || b.doc[j] != r->doc[i]) {
+                r->doc[w] = r->doc[i];
+                r->score[w++] = r->score[i];
+            }
+        }
+        r->n = w;
+        rl_free(e, &b);
+    }
+    return 0;
+}
+
+/* Set-at-a-time MaxScore for a root OR, or AND_MAYBE over an OR, either
+ * perhaps under AND_NOT (its exclusions are taken out of each child's
+ * list before the merge, so theta ranks only documents that stay; *ran = 0
  * for other shapes or when no bound exists: the caller evaluates in full).
  * The OR's children run in full, largest bound first, merged into U with
  * partial scores; once the bounds of those left sum below the k-th best
@@ -759,10 +784,15 @@ static size_t seek_doc(const rlist *r, size_t i, uint32_t d)
 static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *estimated, int *ran)
 {
     const ks_plan *p = e->plan;
-    const ks_plan_node *root = &p->nodes[p->root], *or = root;
+    const ks_plan_node *root = &p->nodes[p->root], *or, *not = NULL;
     uint32_t nmaybe = 0;
     *ran = 0;
     memset(out, 0, sizeof *out);
+    if (root->op == KS_PLAN_AND_NOT && root->n >= 2) {
+        not = root; /* its other children exclude documents */
+        root = &p->nodes[p->kids[root->first]];
+    }
+    or = root;
     if (root->op == KS_PLAN_AND_MAYBE && root->n >= 2) {
         or = &p->nodes[p->kids[root->first]];
         nmaybe = root->n - 1;
@@ -803,7 +833,8 @@ static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *es
         ms_kid *c = &kid[order[x++]];
         rlist mU;
         c->full = 1;
-        if ((rc = eval(e, c->id, NULL, &c->r)) || (rc = merge_or(e, &U, &c->r, &mU)))
+        if ((rc = eval(e, c->id, NULL, &c->r)) || (rc = exclude(e, not, &c->r)) ||
+            (rc = merge_or(e, &U, &c->r, &mU)))
             break;
         rl_free(e, &U);
         U = mU;

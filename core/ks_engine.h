@@ -29,7 +29,7 @@ void ks_engine_free(ks_engine *e);
  * of the ranking (score descending, then docid ascending) to hits[0..*nhits)
  * (room for limit) and the number of matching documents to *total.
  * With prune (and limit > 0), an OR query (root OR, or AND_MAYBE over an
- * OR) may skip the documents that cannot reach the top offset+limit
+ * OR, either perhaps under AND_NOT: ks_plan_is_or) may skip the documents that cannot reach the top offset+limit
  * (MaxScore on the terms' per-block maximum wdfs): the hits and their
  * scores are the same as without, but *total is then an estimate and
  * *estimated is 1. Without prune, or when nothing was skipped, *total is
