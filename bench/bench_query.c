@@ -178,7 +178,7 @@ int main(int argc, char **argv)
             for (int r = 0; r < runs; r++) {
                 size_t n;
                 double a = now();
-                rc = ks_engine_search(eng, &plan, &bm, 0, 10, 1, hits, &n, &et, &estimated, &eb);
+                rc = ks_engine_search(eng, &plan, &bm, 0, 10, k, hits, &n, &et, &estimated, &eb);
                 double b = now();
                 if (!rc && !engine_only)
                     rc = ks_xdb_search(db, &plan, &bm, 0, 10, k ? 10 : 100000, &xt, &exact, no_hit, NULL, &eb);

@@ -284,8 +284,8 @@ static int engine_page(ks_searcher *s, const ks_plan *plan, const ks_search_opts
         s->cap_ehits = o->limit;
     }
     size_t n = 0;
-    int rc = ks_engine_search(s->eng, plan, &o->bm25, o->offset, o->limit, 1, s->ehits, &n, &pg->r->total,
-                              &pg->r->estimate, eb);
+    int rc = ks_engine_search(s->eng, plan, &o->bm25, o->offset, o->limit, ks_plan_is_or(plan), s->ehits, &n,
+                              &pg->r->total, &pg->r->estimate, eb);
     if (engine_failed(s, rc, eb))
         return KS_ECORRUPT; /* no hit taken yet: run() ranks again */
     for (size_t i = 0; !rc && i < n; i++) {
