@@ -643,6 +643,15 @@ static int eval(ks_engine *e, uint32_t id, const rlist *filter, rlist *out)
  * (children in bound order) and its final score (children in plan order). */
 #define KS_MS_SLACK 1e-9
 
+/* At least the score of a posting of wdf <= mw of a term of weight tw. */
+static double term_bound(const ks_engine *e, double tw, uint32_t mw)
+{
+    double w = (double)mw;
+    if (!(tw >= 0) || !(e->kmin > 0 || (e->kmin == 0 && mw > 0)))
+        return 0.0 / 0.0;
+    return tw * (w / (e->kmin + w)) * (1 + KS_MS_SLACK);
+}
+
 /* At least the largest score node id gives any document: a term's weight at
  * its largest wdf (the blocks' max_wdf) and the smallest length factor, by
  * the kernel's formula; sums of those for the other nodes. NaN when the
@@ -660,10 +669,7 @@ static double bound(ks_engine *e, uint32_t id)
         for (uint32_t j = 0; j < t->n_blocks; j++)
             if (blk[j].max_wdf > mw)
                 mw = blk[j].max_wdf;
-        double tw = ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0), w = (double)mw;
-        if (!(tw >= 0) || !(e->kmin > 0 || (e->kmin == 0 && mw > 0)))
-            return 0.0 / 0.0;
-        return tw * (w / (e->kmin + w)) * (1 + KS_MS_SLACK);
+        return term_bound(e, ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0), mw);
     }
     double b = 0;
     for (uint32_t i = 0; i < n->n; i++) {
@@ -744,6 +750,66 @@ static size_t seek_doc(const rlist *r, size_t i, uint32_t d)
             hi = mid;
     }
     return lo;
+}
+
+/* Term t over every document, except that a block whose postings score
+ * below cutoff (by its max_wdf) gives only its documents in U: the others
+ * cannot reach the top k (the caller's cutoff is theta less the bounds of
+ * the children still to come), and are counted in *skipped, not decoded
+ * when U has none in the block. */
+static int eval_term_cut(ks_engine *e, const ks_seg_term *t, const rlist *U, double cutoff, uint64_t *skipped,
+                         rlist *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!t)
+        return 0;
+    if (rl_alloc(e, out, t->termfreq, 0))
+        return oom(e);
+    if (t->termfreq > e->cap_wdf) {
+        uint32_t *w = realloc(e->wdf, t->termfreq * sizeof *w);
+        if (!w)
+            return oom(e);
+        e->wdf = w;
+        e->cap_wdf = t->termfreq;
+    }
+    double tw = ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0);
+    const ks_seg_block *blk = ks_segment_blocks(e->seg, t);
+    uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
+    size_t n = 0, f = 0;
+    int rc;
+    for (uint32_t j = 0; j < t->n_blocks; j++) {
+        if (blk[j].n > KS_SEG_BLOCK || n + blk[j].n > t->termfreq)
+            return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+        if (term_bound(e, tw, blk[j].max_wdf) >= cutoff) { /* hot: every posting */
+            if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, e->wdf + n, e->eb)))
+                return rc;
+            n += blk[j].n;
+            continue;
+        }
+        f = seek_doc(U, f, blk[j].base + 1);
+        if (f == U->n || U->doc[f] > blk[j].last) {
+            *skipped += blk[j].n; /* no candidate inside: not decoded */
+            continue;
+        }
+        if ((rc = ks_segment_decode(e->seg, &blk[j], doc, wdf, e->eb)))
+            return rc;
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < blk[j].n && f < U->n; i++) {
+            while (f < U->n && U->doc[f] < doc[i])
+                f++;
+            if (f < U->n && U->doc[f] == doc[i]) {
+                out->doc[n + m] = doc[i];
+                e->wdf[n + m++] = wdf[i];
+            }
+        }
+        *skipped += blk[j].n - m;
+        n += m;
+    }
+    out->n = n;
+    e->scored += n;
+    memset(out->score, 0, n * sizeof *out->score);
+    ks_score_get()(tw, out->doc, e->wdf, e->K, out->score, n);
+    return 0;
 }
 
 /* Removes from r the documents that AND_NOT node `not` (NULL: none)
@@ -829,11 +895,21 @@ static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *es
     memset(&U, 0, sizeof U);
     double theta = -1;
     uint32_t x = 0;
+    uint64_t skipped = 0; /* postings of cold blocks left out (eval_term_cut) */
     while (x < nor && !rc) {
         ms_kid *c = &kid[order[x++]];
         rlist mU;
         c->full = 1;
-        if ((rc = eval(e, c->id, NULL, &c->r)) || (rc = exclude(e, not, &c->r)) ||
+        const ks_plan_node *cn = &p->nodes[c->id];
+        double after = 0; /* the bounds of the children after c */
+        for (uint32_t y = x; y < m; y++)
+            after += kid[order[y]].bound;
+        if (cn->op == KS_PLAN_TERM && theta > after)
+            rc = eval_term_cut(e, ks_segment_find(e->seg, ks_plan_term(p, cn), cn->term_len), &U, theta - after,
+                               &skipped, &c->r);
+        else
+            rc = eval(e, c->id, NULL, &c->r);
+        if (rc || (rc = exclude(e, not, &c->r)) ||
             (rc = merge_or(e, &U, &c->r, &mU)))
             break;
         rl_free(e, &U);
@@ -848,9 +924,9 @@ static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *es
         rl_free(e, &U);
         goto done;
     }
-    *total = U.n;
-    *estimated = x < nor;
-    if (!*estimated && x < m)
+    *total = U.n + skipped;
+    *estimated = x < nor || skipped;
+    if (x == nor && x < m)
         rc = threshold(e, &U, k, &theta); /* for AND_MAYBE's children */
     /* What the pruned children would add if independent of U. An OR among
      * them is a word's spacing variants (plan.c), mostly the same
