@@ -780,7 +780,7 @@ static int eval_term_cut(ks_engine *e, const ks_seg_term *t, const rlist *U, dou
     for (uint32_t j = 0; j < t->n_blocks; j++) {
         if (blk[j].n > KS_SEG_BLOCK || n + blk[j].n > t->termfreq)
             return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
-        if (term_bound(e, tw, blk[j].max_wdf) >= cutoff) { /* hot: every posting */
+        if (!(term_bound(e, tw, blk[j].max_wdf) < cutoff)) { /* hot (or no bound): every posting */
             if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, e->wdf + n, e->eb)))
                 return rc;
             n += blk[j].n;
@@ -914,10 +914,7 @@ static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *es
             break;
         rl_free(e, &U);
         U = mU;
-        double rest = 0;
-        for (uint32_t y = x; y < m; y++)
-            rest += kid[order[y]].bound;
-        if (x < nor && !(rc = threshold(e, &U, k, &theta)) && rest < theta)
+        if (x < nor && !(rc = threshold(e, &U, k, &theta)) && after < theta)
             break; /* pruned: the OR's children left cannot add a top-k document */
     }
     if (rc) {
