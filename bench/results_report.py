@@ -380,8 +380,8 @@ def section(scale, ds, img):
         if r.get("mismatches"):
             out.append("\nThe two engines' totals differed on some plans (see the log).")
         if r.get("xapian_estimated"):
-            out.append("\nOn %s plans Xapian's total is its estimate (more than 100,000 matches, its "
-                       "check_at_least); the engine's is an exact count." % fmt(r["xapian_estimated"]))
+            out.append("\nOn %s plans Xapian's total is its estimate (past its check_at_least: 100,000 "
+                       "for all-words plans, 10 for OR plans) while the engine's is an exact count." % fmt(r["xapian_estimated"]))
         out.append("")
         if img.get("cdf"):
             out += ["![query latency CDF, %s](%s)" % (scale, img["cdf"]), ""]

@@ -41,6 +41,9 @@ struct ks_engine {
     ks_errbuf *eb;
     const ks_plan *plan;
     ks_bufpool pool;  /* rlist buffers, reused across queries */
+    double kmin;      /* smallest K: the largest length part of a term's score */
+    uint64_t scored;  /* postings scored by the last search */
+    uint64_t postings; /* postings of the last search's terms */
 };
 
 static void rl_free(ks_engine *e, rlist *r)
@@ -110,8 +113,12 @@ static void set_params(ks_engine *e, const ks_bm25 *p)
     e->bm25 = *p;
     double lf = ks_bm25_len_factor(p, e->h->avglength);
     const uint32_t *len = ks_segment_doclens(e->seg);
-    for (uint64_t d = 0; d <= e->h->lastdocid; d++)
+    e->kmin = 0;
+    for (uint64_t d = 0; d <= e->h->lastdocid; d++) {
         e->K[d] = ks_bm25_doc_k(p, lf, len[d]);
+        if (d == 0 || e->K[d] < e->kmin)
+            e->kmin = e->K[d];
+    }
     e->have_k = 1;
 }
 
@@ -286,6 +293,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
     if (want_pidx)
         return 0;
     double tw = ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0);
+    e->scored += n;
     memset(out->score, 0, n * sizeof *out->score);
     ks_score_get()(tw, out->doc, e->wdf, e->K, out->score, n);
     return 0;
@@ -563,6 +571,7 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
      * order add exactly what summing each term's score (0 + its part)
      * in that order gave, bit for bit. */
     if (!rc && out->n) {
+        e->scored += (uint64_t)k * out->n;
         memset(out->score, 0, out->n * sizeof *out->score);
         for (uint32_t i = 0; i < k; i++)
             ks_score_get()(ks_bm25_termweight(&e->bm25, e->h->doccount, t[i]->termfreq, 1, 1.0), out->doc,
@@ -627,6 +636,359 @@ static int eval(ks_engine *e, uint32_t id, const rlist *filter, rlist *out)
     return rc;
 }
 
+/* ---- MaxScore for OR queries ---------------------------------------------- */
+
+/* Relative slack on bounds and on the threshold: covers rounding, both in a
+ * bound against the kernel's scores and between a document's partial sum
+ * (children in bound order) and its final score (children in plan order). */
+#define KS_MS_SLACK 1e-9
+
+/* At least the score of a posting of wdf <= mw of a term of weight tw. */
+static double term_bound(const ks_engine *e, double tw, uint32_t mw)
+{
+    double w = (double)mw;
+    if (!(tw >= 0) || !(e->kmin > 0 || (e->kmin == 0 && mw > 0)))
+        return 0.0 / 0.0;
+    return tw * (w / (e->kmin + w)) * (1 + KS_MS_SLACK);
+}
+
+/* At least the largest score node id gives any document: a term's weight at
+ * its largest wdf (the blocks' max_wdf) and the smallest length factor, by
+ * the kernel's formula; sums of those for the other nodes. NaN when the
+ * parameters make no bound (the caller then does not prune). */
+static double bound(ks_engine *e, uint32_t id)
+{
+    const ks_plan *p = e->plan;
+    const ks_plan_node *n = &p->nodes[id];
+    if (n->op == KS_PLAN_TERM) {
+        const ks_seg_term *t = ks_segment_find(e->seg, ks_plan_term(p, n), n->term_len);
+        if (!t)
+            return 0;
+        const ks_seg_block *blk = ks_segment_blocks(e->seg, t);
+        uint32_t mw = 0;
+        for (uint32_t j = 0; j < t->n_blocks; j++)
+            if (blk[j].max_wdf > mw)
+                mw = blk[j].max_wdf;
+        return term_bound(e, ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0), mw);
+    }
+    double b = 0;
+    for (uint32_t i = 0; i < n->n; i++) {
+        b += bound(e, p->kids[n->first + i]);
+        if (n->op == KS_PLAN_AND_NOT)
+            break; /* only the first child scores */
+    }
+    return b;
+}
+
+/* The k-th largest of a[0..n) (1 <= k <= n), reordering a (Wirth's selection). */
+static double kth_largest(double *a, size_t n, size_t k)
+{
+    ptrdiff_t l = 0, r = (ptrdiff_t)n - 1, want = (ptrdiff_t)k - 1;
+    while (l < r) {
+        double x = a[want];
+        ptrdiff_t i = l, j = r;
+        do {
+            while (a[i] > x)
+                i++;
+            while (x > a[j])
+                j--;
+            if (i <= j) {
+                double t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        } while (i <= j);
+        if (j < want)
+            l = i;
+        if (want < i)
+            r = j;
+    }
+    return a[want];
+}
+
+typedef struct ms_kid {
+    uint32_t id;
+    int maybe;    /* AND_MAYBE's right side: adds score, never documents */
+    int full;     /* evaluated over every document (else over candidates) */
+    double bound;
+    rlist r;
+} ms_kid;
+
+/* The k-th best partial score of c, or -1 (nothing pruned) when c has
+ * fewer than k documents. */
+static int threshold(ks_engine *e, const rlist *c, size_t k, double *theta)
+{
+    *theta = -1;
+    if (c->n < k)
+        return 0;
+    size_t cap = 0;
+    double *s = ks_bufpool_get(&e->pool, c->n * sizeof *s, &cap);
+    if (!s)
+        return oom(e);
+    memcpy(s, c->score, c->n * sizeof *s);
+    *theta = kth_largest(s, c->n, k) * (1 - KS_MS_SLACK);
+    ks_bufpool_put(&e->pool, s, cap);
+    return 0;
+}
+
+/* First index >= i in r's documents that is >= d (r->n if none), galloping. */
+static size_t seek_doc(const rlist *r, size_t i, uint32_t d)
+{
+    size_t step = 1, lo = i, hi = i;
+    while (hi < r->n && r->doc[hi] < d) {
+        lo = hi + 1;
+        hi = lo + step;
+        step *= 2;
+    }
+    if (hi > r->n)
+        hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->doc[mid] < d)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Term t over every document, except that a block whose postings score
+ * below cutoff (by its max_wdf) gives only its documents in U: the others
+ * cannot reach the top k (the caller's cutoff is theta less the bounds of
+ * the children still to come), and are counted in *skipped, not decoded
+ * when U has none in the block. */
+static int eval_term_cut(ks_engine *e, const ks_seg_term *t, const rlist *U, double cutoff, uint64_t *skipped,
+                         rlist *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!t)
+        return 0;
+    if (rl_alloc(e, out, t->termfreq, 0))
+        return oom(e);
+    if (t->termfreq > e->cap_wdf) {
+        uint32_t *w = realloc(e->wdf, t->termfreq * sizeof *w);
+        if (!w)
+            return oom(e);
+        e->wdf = w;
+        e->cap_wdf = t->termfreq;
+    }
+    double tw = ks_bm25_termweight(&e->bm25, e->h->doccount, t->termfreq, 1, 1.0);
+    const ks_seg_block *blk = ks_segment_blocks(e->seg, t);
+    uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
+    size_t n = 0, f = 0;
+    int rc;
+    for (uint32_t j = 0; j < t->n_blocks; j++) {
+        if (blk[j].n > KS_SEG_BLOCK || n + blk[j].n > t->termfreq)
+            return ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+        if (!(term_bound(e, tw, blk[j].max_wdf) < cutoff)) { /* hot (or no bound): every posting */
+            if ((rc = ks_segment_decode(e->seg, &blk[j], out->doc + n, e->wdf + n, e->eb)))
+                return rc;
+            n += blk[j].n;
+            continue;
+        }
+        f = seek_doc(U, f, blk[j].base + 1);
+        if (f == U->n || U->doc[f] > blk[j].last) {
+            *skipped += blk[j].n; /* no candidate inside: not decoded */
+            continue;
+        }
+        if ((rc = ks_segment_decode(e->seg, &blk[j], doc, wdf, e->eb)))
+            return rc;
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < blk[j].n && f < U->n; i++) {
+            while (f < U->n && U->doc[f] < doc[i])
+                f++;
+            if (f < U->n && U->doc[f] == doc[i]) {
+                out->doc[n + m] = doc[i];
+                e->wdf[n + m++] = wdf[i];
+            }
+        }
+        *skipped += blk[j].n - m;
+        n += m;
+    }
+    out->n = n;
+    e->scored += n;
+    memset(out->score, 0, n * sizeof *out->score);
+    ks_score_get()(tw, out->doc, e->wdf, e->K, out->score, n);
+    return 0;
+}
+
+/* Removes from r the documents that AND_NOT node `not` (NULL: none)
+ * excludes: those its second and later children match. */
+static int exclude(ks_engine *e, const ks_plan_node *not, rlist *r)
+{
+    for (uint32_t c = 1; not && c < not->n && r->n; c++) {
+        rlist b;
+        int rc = eval(e, e->plan->kids[not->first + c], r, &b);
+        if (rc)
+            return rc;
+        size_t w = 0;
+        for (size_t i = 0, j = 0; i < r->n; i++) {
+            j = seek_doc(&b, j, r->doc[i]);
+            if (j == b.n || b.doc[j] != r->doc[i]) {
+                r->doc[w] = r->doc[i];
+                r->score[w++] = r->score[i];
+            }
+        }
+        r->n = w;
+        rl_free(e, &b);
+    }
+    return 0;
+}
+
+/* Set-at-a-time MaxScore for a root OR, or AND_MAYBE over an OR, either
+ * perhaps under AND_NOT (its exclusions are taken out of each child's
+ * list before the merge, so theta ranks only documents that stay; *ran = 0
+ * for other shapes or when no bound exists: the caller evaluates in full).
+ * The OR's children run in full, largest bound first, merged into U with
+ * partial scores; once the bounds of those left sum below the k-th best
+ * partial score (theta), no document outside U can reach the top k, and
+ * the rest run only over U's candidates that can still reach theta, the
+ * candidates shrinking as theta rises. Final scores are then summed in plan
+ * order from the kept lists, as eval_or / eval_pair sum them, so they are
+ * the same bits. out = the candidates with their scores; *total exact
+ * unless a child was pruned (*estimated = 1). */
+static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *estimated, int *ran)
+{
+    const ks_plan *p = e->plan;
+    const ks_plan_node *root = &p->nodes[p->root], *or, *not = NULL;
+    uint32_t nmaybe = 0;
+    *ran = 0;
+    memset(out, 0, sizeof *out);
+    if (root->op == KS_PLAN_AND_NOT && root->n >= 2) {
+        not = root; /* its other children exclude documents */
+        root = &p->nodes[p->kids[root->first]];
+    }
+    or = root;
+    if (root->op == KS_PLAN_AND_MAYBE && root->n >= 2) {
+        or = &p->nodes[p->kids[root->first]];
+        nmaybe = root->n - 1;
+    }
+    if (or->op != KS_PLAN_OR || or->n < 2 || k == 0)
+        return 0;
+    uint32_t nor = or->n, m = nor + nmaybe;
+    ms_kid *kid = calloc(m, sizeof *kid);
+    uint32_t *order = malloc(m * sizeof *order);
+    if (!kid || !order) {
+        free(kid);
+        free(order);
+        return oom(e);
+    }
+    double all = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        kid[i].id = i < nor ? p->kids[or->first + i] : p->kids[root->first + 1 + (i - nor)];
+        kid[i].maybe = i >= nor;
+        kid[i].bound = bound(e, kid[i].id);
+        all += kid[i].bound;
+        order[i] = i;
+    }
+    int rc = 0;
+    if (!(all >= 0) || all == 1.0 / 0.0)
+        goto done; /* NaN or infinite: no bound */
+    *ran = 1;
+    for (uint32_t i = 1; i < nor; i++) /* the OR's children, largest bound first (stable) */
+        for (uint32_t j = i; j > 0 && kid[order[j]].bound > kid[order[j - 1]].bound; j--) {
+            uint32_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    rlist U;
+    memset(&U, 0, sizeof U);
+    double theta = -1;
+    uint32_t x = 0;
+    uint64_t skipped = 0; /* postings of cold blocks left out (eval_term_cut) */
+    while (x < nor && !rc) {
+        ms_kid *c = &kid[order[x++]];
+        rlist mU;
+        c->full = 1;
+        const ks_plan_node *cn = &p->nodes[c->id];
+        double after = 0; /* the bounds of the children after c */
+        for (uint32_t y = x; y < m; y++)
+            after += kid[order[y]].bound;
+        if (cn->op == KS_PLAN_TERM && theta > after)
+            rc = eval_term_cut(e, ks_segment_find(e->seg, ks_plan_term(p, cn), cn->term_len), &U, theta - after,
+                               &skipped, &c->r);
+        else
+            rc = eval(e, c->id, NULL, &c->r);
+        if (rc || (rc = exclude(e, not, &c->r)) ||
+            (rc = merge_or(e, &U, &c->r, &mU)))
+            break;
+        rl_free(e, &U);
+        U = mU;
+        if (x < nor && !(rc = threshold(e, &U, k, &theta)) && after < theta)
+            break; /* pruned: the OR's children left cannot add a top-k document */
+    }
+    if (rc) {
+        rl_free(e, &U);
+        goto done;
+    }
+    *total = U.n + skipped;
+    *estimated = x < nor || skipped;
+    if (x == nor && x < m)
+        rc = threshold(e, &U, k, &theta); /* for AND_MAYBE's children */
+    /* What the pruned children would add if independent of U. An OR among
+     * them is a word's spacing variants (plan.c), mostly the same
+     * documents: its largest variant's estimate, not their sum. */
+    for (uint32_t y = x; y < nor; y++) {
+        const ks_plan_node *c = &p->nodes[kid[order[y]].id];
+        uint64_t ce = 0;
+        if (c->op == KS_PLAN_OR)
+            for (uint32_t i = 0; i < c->n; i++) {
+                uint64_t v = estimate(e, p->kids[c->first + i]);
+                ce = v > ce ? v : ce;
+            }
+        else
+            ce = estimate(e, kid[order[y]].id);
+        double est = (double)ce * (1 - (double)U.n / (double)e->h->doccount);
+        *total += est > 0 ? (uint64_t)est : 0;
+    }
+    if (*total > e->h->doccount)
+        *total = e->h->doccount;
+    /* the rest (pruned OR children, then AND_MAYBE's) over the candidates */
+    for (; x < m && !rc; x++) {
+        double rest = 0;
+        for (uint32_t y = x; y < m; y++)
+            rest += kid[order[y]].bound;
+        if (theta >= 0) { /* drop the candidates that cannot reach theta */
+            size_t w = 0;
+            for (size_t i = 0; i < U.n; i++)
+                if (U.score[i] + rest >= theta) {
+                    U.doc[w] = U.doc[i];
+                    U.score[w++] = U.score[i];
+                }
+            U.n = w;
+        }
+        ms_kid *c = &kid[order[x]];
+        if ((rc = eval(e, c->id, &U, &c->r)))
+            break;
+        for (size_t i = 0, j = 0; i < c->r.n; i++) { /* c->r is a subset of U */
+            j = seek_doc(&U, j, c->r.doc[i]);
+            U.score[j] += c->r.score[i];
+        }
+        rc = threshold(e, &U, k, &theta);
+    }
+    if (rc) {
+        rl_free(e, &U);
+        goto done;
+    }
+    /* final scores in plan order: each kept list holds every candidate it matches */
+    memset(U.score, 0, U.n * sizeof *U.score);
+    for (uint32_t y = 0; y < m; y++) {
+        const rlist *r = &kid[y].r;
+        for (size_t i = 0, j = 0; i < U.n && j < r->n; i++) {
+            j = seek_doc(r, j, U.doc[i]);
+            if (j < r->n && r->doc[j] == U.doc[i])
+                U.score[i] += r->score[j];
+        }
+    }
+    *out = U;
+done:
+    for (uint32_t i = 0; i < m; i++)
+        rl_free(e, &kid[i].r);
+    free(kid);
+    free(order);
+    return rc;
+}
+
 /* ---- top-k ------------------------------------------------------------------ */
 
 /* a ranks before b: higher score, then lower docid. */
@@ -660,18 +1022,33 @@ static int cmp_hit(const void *a, const void *b)
 }
 
 int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
-                     ks_engine_hit *hits, size_t *nhits, uint64_t *total, ks_errbuf *eb)
+                     int prune, ks_engine_hit *hits, size_t *nhits, uint64_t *total, int *estimated,
+                     ks_errbuf *eb)
 {
     *nhits = 0;
     *total = 0;
+    *estimated = 0;
     e->eb = eb;
     e->plan = plan;
+    e->scored = 0;
+    e->postings = 0;
+    for (size_t i = 0; i < plan->n_nodes; i++)
+        if (plan->nodes[i].op == KS_PLAN_TERM) {
+            const ks_seg_term *t = ks_segment_find(e->seg, ks_plan_term(plan, &plan->nodes[i]), plan->nodes[i].term_len);
+            e->postings += t ? t->termfreq : 0;
+        }
     set_params(e, bm25);
     rlist r;
-    int rc = eval(e, plan->root, NULL, &r);
+    int ran = 0, rc = 0;
+    if (prune && limit)
+        rc = maxscore(e, (size_t)offset + limit, &r, total, estimated, &ran);
+    if (!rc && !ran) {
+        rc = eval(e, plan->root, NULL, &r);
+        if (!rc)
+            *total = r.n;
+    }
     if (rc)
         return rc;
-    *total = r.n;
     size_t want = (size_t)offset + limit;
     if (want > r.n)
         want = r.n;
@@ -703,4 +1080,10 @@ int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uin
     free(heap);
     rl_free(e, &r);
     return 0;
+}
+
+void ks_engine_last_work(const ks_engine *e, uint64_t *scored, uint64_t *postings)
+{
+    *scored = e->scored;
+    *postings = e->postings;
 }

@@ -27,12 +27,23 @@ void ks_engine_free(ks_engine *e);
 /* Runs plan with BM25 parameters bm25 (per-document length factors are
  * cached for the last parameters seen). Writes hits offset .. offset+limit-1
  * of the ranking (score descending, then docid ascending) to hits[0..*nhits)
- * (room for limit) and the exact number of matching documents to *total.
+ * (room for limit) and the number of matching documents to *total.
+ * With prune (and limit > 0), a plan whose root is an OR (or AND_MAYBE
+ * over one, either perhaps under AND_NOT) may skip the documents that cannot reach the top offset+limit
+ * (MaxScore on the terms' per-block maximum wdfs): the hits and their
+ * scores are the same as without, but *total is then an estimate and
+ * *estimated is 1. Without prune, or when nothing was skipped, *total is
+ * exact and *estimated 0. Callers prune OR queries (ks_plan_is_or) only:
+ * all-words queries' totals stay exact.
  * KS_ENOMEM, KS_ECORRUPT (damaged segment) or KS_EUNSUPPORTED (a plan shape
  * the engine does not run) with a message. */
 int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset, uint32_t limit,
-                     ks_engine_hit *hits /* OUT */, size_t *nhits /* OUT */, uint64_t *total /* OUT */,
-                     ks_errbuf *eb);
+                     int prune, ks_engine_hit *hits /* OUT */, size_t *nhits /* OUT */, uint64_t *total /* OUT */,
+                     int *estimated /* OUT */, ks_errbuf *eb);
+
+/* The work of e's last search: postings scored (phrase matches count one
+ * per term) and the postings of the plan's terms, for benchmarks. */
+void ks_engine_last_work(const ks_engine *e, uint64_t *scored /* OUT */, uint64_t *postings /* OUT */);
 
 /* Name of the BM25 kernel the engine scores with (ks_score_name(): the
  * variant ks_score_select chose, "scalar" until then). */

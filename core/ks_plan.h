@@ -55,6 +55,7 @@ typedef struct ks_plan {
     ks_hl_term *hl_terms;
     size_t n_hl_terms, cap_hl_terms;
     uint32_t n_terms;       /* TERM nodes (a measure of query cost) */
+    uint8_t any_of;         /* ranks documents with any of several alternatives: ks_plan_is_or */
 } ks_plan;
 
 #define KS_PLAN_MAX_TERMS 256 /* TERM nodes in one plan; more is KS_ETOOBIG */
@@ -72,6 +73,13 @@ int ks_plan_build(const ks_query *q, ks_analyzer *qa, ks_plan *out /* OUT */, ks
  * of its spaces (콤보상자목록상자마법사 for "콤보 상자 목록 상자 마법사"), which
  * the exact plan's one-space variants cannot. Same contract as above. */
 int ks_plan_build_relaxed(const ks_query *q, ks_analyzer *qa, ks_plan *out /* OUT */, ks_errbuf *eb);
+
+/* 1 when p is an OR query: the any-words (relaxed) plan, or a query of one
+ * group of OR alternatives ("a OR b", maybe with -words); its root is then
+ * an OR, or AND_NOT / AND_MAYBE over one, and its top k may be found
+ * without every match, its total estimated. 0 for all-words queries, a
+ * single word's plan included (an OR of its spacing variants). */
+int ks_plan_is_or(const ks_plan *p);
 
 /* One-line rendering, e.g. AND(PHRASE/2(카카, 카오), OR(책, ...)); snprintf
  * semantics (returns the full length). */

@@ -309,7 +309,7 @@ static int build(const ks_query *q, ks_analyzer *qa, int relaxed, ks_plan *p, ks
     long *pos = malloc((q->n_groups + 1) * sizeof *pos), *neg = malloc((q->n_items + 1) * sizeof *neg);
     long *alts = malloc((q->n_items + 1) * sizeof *alts);
     size_t npos = 0, nneg = 0;
-    int rc = 0;
+    int rc = 0, any_group = 0; /* a group of two or more alternatives */
     if (!pos || !neg || !alts) {
         rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
         goto out;
@@ -341,6 +341,7 @@ static int build(const ks_query *q, ks_analyzer *qa, int relaxed, ks_plan *p, ks
                 alts[nalt++] = id;
         }
         if (!rc && nalt) {
+            any_group |= nalt >= 2;
             long id = add_op(p, KS_PLAN_OR, alts, nalt, 0);
             if (id < 0)
                 rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
@@ -350,6 +351,8 @@ static int build(const ks_query *q, ks_analyzer *qa, int relaxed, ks_plan *p, ks
     if (!rc && npos == 0)
         rc = ks_seterr(eb, KS_EINVAL, "query has no searchable words (only punctuation or symbols?)");
     if (!rc) {
+        /* an AND of one group is that group: "a OR b" alone is an OR query */
+        p->any_of = (relaxed && npos >= 2) || (npos == 1 && any_group);
         long root = add_op(p, relaxed ? KS_PLAN_OR : KS_PLAN_AND, pos, npos, 0);
         long boost = root >= 0 && npos >= 2 && !relaxed ? phrase_boost(p, q, qa, &t) : -3;
         if (boost >= 0) {
@@ -415,6 +418,11 @@ static int describe(const ks_plan *p, uint32_t id, char *buf, size_t cap, size_t
     PUT(")");
 #undef PUT
     return (int)(k - at);
+}
+
+int ks_plan_is_or(const ks_plan *p)
+{
+    return p->any_of;
 }
 
 int ks_plan_describe(const ks_plan *p, char *buf, size_t cap)

@@ -272,7 +272,7 @@ void ks_results_free(ks_results *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Ranks plan with the engine (exact total) and builds the page from the
+/* Ranks plan with the engine (OR plans pruned: total maybe estimated) and builds the page from the
  * stored data of its hits. */
 static int engine_page(ks_searcher *s, const ks_plan *plan, const ks_search_opts *o, page *pg, ks_errbuf *eb)
 {
@@ -284,10 +284,10 @@ static int engine_page(ks_searcher *s, const ks_plan *plan, const ks_search_opts
         s->cap_ehits = o->limit;
     }
     size_t n = 0;
-    int rc = ks_engine_search(s->eng, plan, &o->bm25, o->offset, o->limit, s->ehits, &n, &pg->r->total, eb);
+    int rc = ks_engine_search(s->eng, plan, &o->bm25, o->offset, o->limit, ks_plan_is_or(plan), s->ehits, &n,
+                              &pg->r->total, &pg->r->estimate, eb);
     if (engine_failed(s, rc, eb))
         return KS_ECORRUPT; /* no hit taken yet: run() ranks again */
-    pg->r->estimate = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         char *data = NULL;
         size_t len = 0;
@@ -319,7 +319,8 @@ static int run(ks_searcher *s, const char *q, size_t len, const ks_search_opts *
     ks_plan_describe(&plan, out->plan, dl);
     page pg = { s, &plan, o, out, o->offset + 1, eb };
     uint64_t cal = o->exact_count_limit;
-    if (cal < (uint64_t)o->offset + o->limit)
+    /* OR plans: Xapian may prune and estimate as the engine does (MaxScore) */
+    if (cal < (uint64_t)o->offset + o->limit || (o->limit && ks_plan_is_or(&plan)))
         cal = (uint64_t)o->offset + o->limit;
     if (s->engine == KS_ENGINE_SIMD)
         rc = engine_page(s, &plan, o, &pg, eb);
@@ -368,7 +369,8 @@ int ks_search_count(ks_searcher *s, const char *q, size_t len, uint64_t *count, 
     int exact = 0;
     if (s->engine == KS_ENGINE_SIMD) {
         size_t n = 0;
-        rc = ks_engine_search(s->eng, &plan, &bm, 0, 0, NULL, &n, count, eb);
+        int estimated; /* never: no pruning asked for */
+        rc = ks_engine_search(s->eng, &plan, &bm, 0, 0, 0, NULL, &n, count, &estimated, eb);
         engine_failed(s, rc, eb);
     }
     if (s->engine == KS_ENGINE_XAPIAN) {

@@ -1045,6 +1045,28 @@ def t_parity():
 
 
 @section
+def t_or_estimate():
+    """An OR query's total may be an estimate (MaxScore pruned it): "데비안 OR 의" (a rare word
+    or a particle in most documents) is flagged `~` with limit=10, while COUNT and a page deep
+    enough that nothing can be pruned (limit=1000 > 데비안's documents) count exactly, and that
+    deep page starts with the same 10 hits."""
+    c = A.client()
+    q = "데비안 OR 의"
+    t10, e10, h10 = parse_search(c.cmd("SEARCH limit=10 -- " + q))
+    tall, eall, hall = parse_search(c.cmd("SEARCH limit=1000 -- " + q))
+    count = c.cmd("COUNT -- " + q)
+    T.ok(e10 and len(h10) == 10 and t10 >= 10, "OR query, top 10: total flagged as an estimate (~)", (t10, e10))
+    T.ok(not eall and count == ["OK %d" % tall], "OR query: COUNT and a 1000-deep page count exactly and agree",
+         (tall, eall, count))
+    T.ok([h[2] for h in h10] == [h[2] for h in hall[:10]] and [h[1] for h in h10] == [h[1] for h in hall[:10]],
+         "OR query: the pruned top 10 are the exact ranking's first 10 (ids, scores)")
+    tw, ew, _ = parse_search(c.cmd("SEARCH limit=10 -- 데비안 의"))
+    T.ok(not ew and c.cmd("COUNT -- 데비안 의") == ["OK %d" % tw], "all-words query: exact total, equal to COUNT",
+         (tw, ew))
+    c.close()
+
+
+@section
 def t_reload_under_load():
     queries = ["SEARCH limit=5 -- %s" % w for w in WORDS] + ["COUNT -- %s" % w for w in WORDS + SYLLABLES] + \
               ["SEARCH limit=10 offset=10 -- 의", "GET " + SEED]
@@ -1266,6 +1288,7 @@ def main():
         t_nc()
         t_forbidden()
         t_parity()
+        t_or_estimate()
         t_concurrent()
         t_slow_reader()
         t_vanishing_clients()

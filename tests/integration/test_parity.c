@@ -12,7 +12,8 @@
  * them: AND and OR add their matching children, AND_NOT keeps its first,
  * AND_MAYBE adds its second where it matches) and the engine must equal that,
  * document for document; any other difference fails. KS_PARITY_VERBOSE=1
- * prints them. */
+ * prints them. OR plans are also run with pruning (MaxScore) and must give
+ * the unpruned top 20 bit for bit. */
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -358,7 +359,7 @@ static int engine_equals_composed(const ks_plan *plan, size_t en, char *why, siz
 
 /* 0 when the engine agrees with Xapian on plan, 2 for Xapian's OR-of-phrases
  * weight anomaly, 1 for any other difference (printed). */
-static int compare(const ks_plan *plan, const char *q, uint64_t *total)
+static int compare(const ks_plan *plan, const char *q, uint64_t *total, size_t *n_engine)
 {
     ks_bm25 bm = KS_BM25_DEFAULTS;
     ks_errbuf eb = { "" };
@@ -371,11 +372,13 @@ static int compare(const ks_plan *plan, const char *q, uint64_t *total)
         printf("# xapian failed on [%s]: %s\n", q, eb.msg);
         return 1;
     }
-    if (ks_engine_search(eng, plan, &bm, 0, (uint32_t)N, eh, &en, &et, &eb)) {
+    int estimated = 0;
+    if (ks_engine_search(eng, plan, &bm, 0, (uint32_t)N, 0, eh, &en, &et, &estimated, &eb)) {
         printf("# engine failed on [%s] %s: %s\n", q, desc, eb.msg);
         return 1;
     }
     *total = xt;
+    *n_engine = en;
     if (xt != et || xn != en || !exact) {
         printf("# MISMATCH [%s] %s: xapian %llu matches, engine %llu\n", q, desc, (unsigned long long)xt,
                (unsigned long long)et);
@@ -428,6 +431,50 @@ static int compare(const ks_plan *plan, const char *q, uint64_t *total)
     return 1;
 }
 
+/* Every plan (OR-rooted ones are pruned: OR queries, a word's spacing
+ * variants): the engine with pruning allowed (MaxScore) must give pages 1
+ * and 2 of its unpruned ranking eh[0..en) -- compared with Xapian above --
+ * bit for bit: same documents, same scores; its total exact (and equal)
+ * unless flagged as estimated. */
+static long or_plans, pruned_plans, prune_mism;
+
+static void check_pruned(const ks_plan *plan, const char *q, size_t en)
+{
+    ks_bm25 bm = KS_BM25_DEFAULTS;
+    int any = 0;
+    or_plans++;
+    for (uint32_t off = 0; off <= 10; off += 10) {
+        ks_engine_hit ph[10];
+        size_t pn = 0;
+        uint64_t pt = 0;
+        int est = 0;
+        ks_errbuf eb = { "" };
+        char bad[512] = "";
+        size_t want = en > off ? (en - off < 10 ? en - off : 10) : 0;
+        if (ks_engine_search(eng, plan, &bm, off, 10, 1, ph, &pn, &pt, &est, &eb))
+            snprintf(bad, sizeof bad, "failed: %s", eb.msg);
+        else if (pn != want)
+            snprintf(bad, sizeof bad, "%zu hits, unpruned %zu", pn, want);
+        else if (!est && pt != en)
+            snprintf(bad, sizeof bad, "exact total %llu, unpruned %zu", (unsigned long long)pt, en);
+        else if (est && (pt < (uint64_t)off + pn || pt > N))
+            snprintf(bad, sizeof bad, "estimated total %llu out of range", (unsigned long long)pt);
+        for (size_t i = 0; !bad[0] && i < pn; i++)
+            if (ph[i].docid != eh[off + i].docid || ph[i].score != eh[off + i].score)
+                snprintf(bad, sizeof bad, "rank %zu: pruned doc %u (%.17g), unpruned doc %u (%.17g)", off + i + 1,
+                         ph[i].docid, ph[i].score, eh[off + i].docid, eh[off + i].score);
+        if (bad[0]) {
+            char desc[2048];
+            ks_plan_describe(plan, desc, sizeof desc);
+            printf("# PRUNED MISMATCH [%s] %s offset %u: %s\n", q, desc, off, bad);
+            prune_mism++;
+            return;
+        }
+        any |= est;
+    }
+    pruned_plans += any;
+}
+
 /* Plans q (exact, and relaxed when the exact plan matches nothing, as
  * ks_search does) and compares both engines on each. */
 static void run_query(const char *q, int kind)
@@ -447,7 +494,10 @@ static void run_query(const char *q, int kind)
         }
         uint64_t total = 0;
         compared[kind]++;
-        int c = compare(&plan, q, &total);
+        size_t en = 0;
+        int c = compare(&plan, q, &total, &en);
+        if (c != 1)
+            check_pruned(&plan, q, en);
         mism[kind] += c == 1;
         quirk[kind] += c == 2;
         ks_plan_free(&plan);
@@ -488,13 +538,13 @@ static size_t latency(char **qs, size_t nq)
         }
         size_t xn, en;
         uint64_t xt, et;
-        int exact;
+        int exact, estimated;
         double t0 = now();
         for (int r = 0; r < 5; r++)
             ks_xdb_rank(db, &plan, &bm, 0, 10, 100000, xd, xs, &xn, &xt, &exact, &eb);
         double t1 = now();
         for (int r = 0; r < 5; r++)
-            ks_engine_search(eng, &plan, &bm, 0, 10, eh, &en, &et, &eb);
+            ks_engine_search(eng, &plan, &bm, 0, 10, 1, eh, &en, &et, &estimated, &eb);
         double t2 = now();
         tx[n] = (t1 - t0) / 5;
         te[n++] = (t2 - t1) / 5;
@@ -542,7 +592,7 @@ int main(void)
     long ngen = 10000;
     if (getenv("KS_PARITY_QUERIES"))
         ngen = atol(getenv("KS_PARITY_QUERIES"));
-    printf("1..6\n");
+    printf("1..7\n");
     ks_errbuf eb = { "" };
     /* The kernel the daemon would pick (or KOSEARCH_SIMD's): parity holds for each. */
     if (ks_score_select(ks_score_env(), &eb)) {
@@ -627,6 +677,9 @@ int main(void)
     ok(rc == 0 && total_mis == 0 && total_cmp >= ngen, "%ld generated queries: %ld plans compared, %ld mismatches (%ld Xapian OR-of-phrases anomalies)",
        ngen, total_cmp, total_mis, total_quirk);
     total_quirk += quirk[NKINDS];
+    ok(prune_mism == 0 && pruned_plans > 0,
+       "plans with pruning allowed: pages 1 and 2 equal the unpruned ranking on all %ld (%ld mismatches); "
+       "%ld pruned (total estimated)", or_plans, prune_mism, pruned_plans);
     /* Counted apart so that a change in their number is visible; each one
      * passed engine_equals_composed, or it was a mismatch above. */
     ok(total_quirk < (total_cmp + compared[NKINDS]) / 20,

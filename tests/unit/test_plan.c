@@ -86,6 +86,30 @@ static void test_plans(void **state)
     }
 }
 
+/* OR queries (totals may be estimated) vs all-words ones (exact), whatever
+ * the root's node: a single word's spacing variants are an OR node. */
+static void test_is_or(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q;
+        int is_or;
+    } cases[] = {
+        { "책", 0 },          { "카카오", 0 },         { "표 삽입", 0 },     { "a OR b c", 0 },
+        { "a OR b", 1 },      { "카카오 OR 네이버", 1 }, { "a OR b -c", 1 },  { "-c a OR b", 1 },
+        { "a OR !!!", 0 },    { "title:카카오", 0 },    { "-광고 표 삽입", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ks_plan p;
+        ks_errbuf eb = { "" };
+        if (plan_of(cases[i].q, &p, &eb))
+            fail_msg("%s: %s", cases[i].q, eb.msg);
+        if (ks_plan_is_or(&p) != cases[i].is_or)
+            fail_msg("%s: ks_plan_is_or %d, want %d", cases[i].q, ks_plan_is_or(&p), cases[i].is_or);
+        ks_plan_free(&p);
+    }
+}
+
 static void test_relaxed_plan(void **state)
 {
     (void)state;
@@ -99,6 +123,7 @@ static void test_relaxed_plan(void **state)
     ks_plan_describe(&p, buf, sizeof buf);
     /* any word's terms, exclusions still excluded */
     assert_string_equal(buf, "AND_NOT(OR(OR(대화, 화상, 상자), S책), 광고)");
+    assert_int_equal(ks_plan_is_or(&p), 1); /* the any-words fallback is an OR query */
     ks_plan_free(&p);
     ks_query_free(pq);
 }
@@ -278,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_plan_limits),
         cmocka_unit_test(test_relaxed_plan),
+        cmocka_unit_test(test_is_or),
         cmocka_unit_test(test_snippets),
         cmocka_unit_test(test_snippet_ranges),
         cmocka_unit_test(test_snippet_window),

@@ -398,7 +398,9 @@ static void test_engine_damaged_block(void **state)
     for (uint32_t root = 0; root < 2; root++) { /* a, then a AND b */
         plan.root = root;
         eb.msg[0] = 0;
-        assert_int_equal(ks_engine_search(e, &plan, &bm, 0, 10, hits, &nhits, &total, &eb), KS_ECORRUPT);
+        int estimated;
+        assert_int_equal(ks_engine_search(e, &plan, &bm, 0, 10, 0, hits, &nhits, &total, &estimated, &eb),
+                         KS_ECORRUPT);
         assert_true(eb.msg[0] != 0);
         assert_int_equal(nhits, 0);
     }
@@ -465,7 +467,9 @@ static void test_engine_matches_xapian(void **state)
         uint64_t xt = 0, et = 0;
         int exact = 0;
         assert_int_equal(ks_xdb_rank(db, &plan, &bm, 0, NDOCS, NDOCS, xd, xs, &xn, &xt, &exact, &eb), 0);
-        assert_int_equal(ks_engine_search(eng, &plan, &bm, 0, NDOCS, eh, &en, &et, &eb), 0);
+        int estimated = 1;
+        assert_int_equal(ks_engine_search(eng, &plan, &bm, 0, NDOCS, 0, eh, &en, &et, &estimated, &eb), 0);
+        assert_int_equal(estimated, 0);
         char desc[512];
         ks_plan_describe(&plan, desc, sizeof desc);
         if (xt != et || xn != en)
@@ -484,6 +488,67 @@ static void test_engine_matches_xapian(void **state)
     ks_segment_close(seg);
 }
 
+/* OR with pruning (MaxScore): "title:z" (14 documents, rare, wdf 3) bounds
+ * far above "a" (every document), so after z's documents the top 10 is
+ * settled and a is scored only over them: the pages must be the unpruned
+ * ranking's bit for bit, the total flagged as an estimate; without prune,
+ * or with limit 0 (COUNT), exact. Both child orders, as scores are summed
+ * in plan order. */
+static void test_engine_or_pruned(void **state)
+{
+    (void)state;
+    static const char *queries[] = { "title:z OR a", "a OR title:z" };
+    ks_errbuf eb = { "" };
+    ks_segment *seg;
+    ks_engine *eng;
+    ks_analyzer *qa;
+    ks_analyzer_opts qo = ks_analyzer_default_opts();
+    qo.query = 1;
+    assert_int_equal(ks_segment_open(segpath, &seg, &eb), 0);
+    assert_int_equal(ks_engine_new(seg, &eng, &eb), 0);
+    assert_int_equal(ks_analyzer_new(&qo, &qa, &eb), 0);
+    ks_bm25 bm = KS_BM25_DEFAULTS;
+    static ks_engine_hit all[NDOCS];
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+        ks_query *pq;
+        ks_plan plan;
+        assert_int_equal(ks_query_parse(queries[q], strlen(queries[q]), &pq, &eb), 0);
+        assert_int_equal(ks_plan_build(pq, qa, &plan, &eb), 0);
+        assert_true(ks_plan_is_or(&plan));
+        size_t n = 0;
+        uint64_t total = 0;
+        int est = 1;
+        assert_int_equal(ks_engine_search(eng, &plan, &bm, 0, NDOCS, 0, all, &n, &total, &est, &eb), 0);
+        assert_int_equal(est, 0);
+        assert_int_equal(total, NDOCS);
+        assert_int_equal(n, NDOCS);
+        est = 1;
+        assert_int_equal(ks_engine_search(eng, &plan, &bm, 0, 0, 1, NULL, &n, &total, &est, &eb), 0);
+        assert_int_equal(est, 0); /* no page: nothing to prune for */
+        assert_int_equal(total, NDOCS);
+        for (uint32_t off = 0; off <= 4; off += 4) {
+            ks_engine_hit page[10];
+            est = 0;
+            uint64_t scored, postings;
+            assert_int_equal(ks_engine_search(eng, &plan, &bm, off, 10, 1, page, &n, &total, &est, &eb), 0);
+            ks_engine_last_work(eng, &scored, &postings);
+            assert_int_equal(est, 1);
+            assert_true(total >= 14 && total <= NDOCS);
+            assert_true(scored < postings / 2); /* most of a's postings never scored */
+            assert_int_equal(n, 10);
+            for (size_t i = 0; i < n; i++)
+                if (page[i].docid != all[off + i].docid || page[i].score != all[off + i].score)
+                    fail_msg("%s offset %u rank %zu: pruned %u (%.17g), unpruned %u (%.17g)", queries[q], off,
+                             off + i + 1, page[i].docid, page[i].score, all[off + i].docid, all[off + i].score);
+        }
+        ks_plan_free(&plan);
+        ks_query_free(pq);
+    }
+    ks_analyzer_free(qa);
+    ks_engine_free(eng);
+    ks_segment_close(seg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_seal),
         cmocka_unit_test(test_engine_damaged_block),
         cmocka_unit_test(test_engine_matches_xapian),
+        cmocka_unit_test(test_engine_or_pruned),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
