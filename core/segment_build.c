@@ -125,7 +125,7 @@ static int stream_flush(stream *s)
 
 static int stream_put(stream *s, const void *d, size_t n)
 {
-    if (s->err)
+    if (s->err || !n)
         return s->err;
     s->crc = crc_feed(s->crc, d, n);
     s->size += n;
