@@ -87,17 +87,6 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-static uLong crc_feed(uLong c, const uint8_t *p, uint64_t n)
-{
-    while (n) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        c = crc32(c, p, k);
-        p += k;
-        n -= k;
-    }
-    return c;
-}
-
 /* Opens an anonymous file in dir: O_TMPFILE, or where the filesystem
  * refuses it a fresh name that is unlinked at once. -1 with errno. */
 static int tmpfile_in(const char *dir)
@@ -128,7 +117,7 @@ static int stream_put(stream *s, const void *d, size_t n)
 {
     if (s->err || !n)
         return s->err;
-    s->crc = crc_feed(s->crc, d, n);
+    s->crc = crc32_z(s->crc, d, n); /* any n, unlike crc32() */
     s->size += n;
     if (s->n + n > s->cap && stream_flush(s))
         return s->err;
