@@ -101,10 +101,26 @@ typedef struct ks_seg_block {
 
 typedef struct ks_segment ks_segment;
 
+#define KS_SEG_BUFFER (8u << 20) /* default write buffer per streamed section */
+#define KS_SEG_BUFFER_MIN 64
+
 /* Builds the segment of the Xapian database at xapian_path (a glass
  * directory or a stub) into out_path: written to out_path + ".part",
- * synced, then renamed. 0, or KS_E* with a message. */
+ * synced, then renamed. 0, or KS_E* with a message (KS_EIO for a full disk
+ * or an unwritable directory: then neither the .part file nor a temporary
+ * file is left behind).
+ * Memory is bounded whatever the index size: DICT, STRINGS, BLOCKS,
+ * POSTINGS and POSITIONS are each streamed through a buffer of
+ * buffer_bytes (0: the environment's KOSEARCH_SEGMENT_BUFFER, for tests,
+ * else KS_SEG_BUFFER; at least KS_SEG_BUFFER_MIN) into anonymous temporary
+ * files in out_path's directory, then copied into place; only one term's
+ * positions, the document lengths (4 bytes a document) and the CHUNKS
+ * table stay in memory. The disk needs room for the segment twice during
+ * the copy (the temporary files are released section by section).
+ * ks_segment_build() is ks_segment_build_buffered(..., 0, ...). */
 int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *eb);
+int ks_segment_build_buffered(const char *xapian_path, const char *out_path, size_t buffer_bytes,
+                              ks_errbuf *eb);
 
 /* Maps path read-only and validates it (magic, version, every offset and
  * size, the small sections' checksums; the bulk is verified lazily, see

@@ -62,7 +62,8 @@ static void usage_build(FILE *f, const char *cmd)
             "                       add default: one commit at the end, all or nothing)\n"
             "      --memory-limit MB  build: keep the indexer's memory near MB megabytes by\n"
             "                       committing each thread's shard sooner (at least 300;\n"
-            "                       default: no limit beyond --batch)\n"
+            "                       default: no limit beyond --batch; the scoring segment\n"
+            "                       is built in bounded memory regardless)\n"
             "      --strict         stop at the first bad record and change nothing\n"
             "      --compact        merge the per-thread shards into one (slower build,\n"
             "                       smaller index, slightly faster queries)\n"
@@ -740,7 +741,10 @@ static int cmd_segment(int argc, char **argv)
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("Usage: %s segment INDEX\n"
                "Rebuilds INDEX's scoring segment from its Xapian database and replaces the old one\n"
-               "atomically (readers see the old segment or the new one).\n",
+               "atomically (readers see the old segment or the new one).\n"
+               "Its memory is bounded whatever the index size (about 40 MiB of write buffers\n"
+               "plus 4 bytes a document); the disk needs room for the segment twice while\n"
+               "it is written. Every build, add and delete builds the segment the same way.\n",
                prog);
         return 0;
     }

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 CORPUS="$KS_SHARED/corpus/ko-corpus.jsonl.gz"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
-plan 48
+plan 49
 mk_tmp
 IDX="$T/idx"
 
@@ -133,6 +133,10 @@ rm -f "$IDX/current/segment"
 check "with its segment gone, info says the segment is unusable" sh -c "'$INDEXER' info '$IDX' | grep -q '^segment: *unusable'"
 check "kosearch-indexer segment rebuilds it at the database's revision" sh -c \
   "'$INDEXER' segment '$IDX' >/dev/null && [ \"\$('$INDEXER' info '$IDX' | sed -n 's/^revision: *//p')\" = \"\$('$INDEXER' info '$IDX' | sed -n 's/^segment: *revision //p')\" ]"
+cp "$IDX/current/segment" "$T/segment.default"
+KOSEARCH_SEGMENT_BUFFER=4096 "$INDEXER" segment "$IDX" >/dev/null
+check "rebuilt through 4 KiB write buffers (KOSEARCH_SEGMENT_BUFFER) the segment is byte for byte the same" \
+  cmp "$T/segment.default" "$IDX/current/segment"
 check_eq "--memory-limit below 300 MB is refused with exit 2" 2 "$("$INDEXER" build -q --memory-limit 100 -i "$CORPUS" -o "$T/ml" >/dev/null 2>&1; echo $?)"
 "$INDEXER" build -q --memory-limit 300 -i "$CORPUS" -o "$T/ml" 2>/dev/null
 check_eq "a build under --memory-limit 300 (frequent commits) indexes every document" 2020 "$(info_docs "$T/ml")"

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,17 +170,131 @@ static void test_round_trip(void **state)
     ks_segment_close(w.seg);
 }
 
-static uint8_t *slurp(size_t *n)
+static uint8_t *slurp_path(const char *path, size_t *n)
 {
-    FILE *f = fopen(segpath, "rb");
+    FILE *f = fopen(path, "rb");
     assert_non_null(f);
     fseek(f, 0, SEEK_END);
     *n = (size_t)ftell(f);
     rewind(f);
-    uint8_t *p = malloc(*n);
+    uint8_t *p = malloc(*n ? *n : 1);
     assert_int_equal(fread(p, 1, *n, f), *n);
     fclose(f);
     return p;
+}
+
+static uint8_t *slurp(size_t *n)
+{
+    return slurp_path(segpath, n);
+}
+
+/* The streaming builder writes the same bytes whatever its buffer size:
+ * 64 bytes (every section flushes hundreds of times and most puts bypass
+ * the buffer), 4 KiB, 64 KiB, the environment's override and the default
+ * (setup's segment, checked against Xapian by test_round_trip); each file
+ * is sealed (its checksums are ks_segment_seal's) and verifies. */
+static void test_buffer_sizes(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *want = slurp_path(segpath, &n);
+    size_t sizes[] = { 1, 64, 4096, 65536, 0 };
+    setenv("KOSEARCH_SEGMENT_CHUNK", "64", 1); /* as setup built it */
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes + 1; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "%s/seg-buf-%zu", dir, i);
+        ks_errbuf eb = { "" };
+        int rc;
+        if (i < sizeof sizes / sizeof *sizes) {
+            rc = ks_segment_build_buffered(stub, path, sizes[i], &eb);
+        } else {
+            setenv("KOSEARCH_SEGMENT_BUFFER", "100", 1);
+            rc = ks_segment_build(stub, path, &eb);
+            unsetenv("KOSEARCH_SEGMENT_BUFFER");
+        }
+        if (rc)
+            fail_msg("build %zu: %d %s", i, rc, eb.msg);
+        size_t m;
+        uint8_t *got = slurp_path(path, &m);
+        assert_int_equal(m, n);
+        assert_memory_equal(got, want, n);
+        ks_segment_seal(got, m);
+        assert_memory_equal(got, want, n);
+        free(got);
+        ks_segment *s;
+        assert_int_equal(ks_segment_open(path, &s, &eb), 0);
+        assert_int_equal(ks_segment_verify(s, &eb), 0);
+        ks_segment_close(s);
+        unlink(path);
+    }
+    unsetenv("KOSEARCH_SEGMENT_CHUNK");
+    free(want);
+}
+
+/* Entries of directory d. */
+static int count_entries(const char *d)
+{
+    DIR *dp = opendir(d);
+    assert_non_null(dp);
+    int k = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        k++;
+    closedir(dp);
+    return k;
+}
+
+/* A write that fails (here past a file-size limit, as on a full disk), a
+ * missing directory and a bad KOSEARCH_SEGMENT_BUFFER are errors with a
+ * message, and leave neither the .part file nor a temporary file. */
+static void test_build_errors(void **state)
+{
+    (void)state;
+    char sub[160], out[200];
+    snprintf(sub, sizeof sub, "%s/errs", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(out, sizeof out, "%s/segment", sub);
+    ks_errbuf eb = { "" };
+
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN);
+    /* the first limit fails in the temporary files, the second (room for
+     * the largest section, not for the whole file) in the .part */
+    size_t n;
+    uint8_t *seg = slurp(&n);
+    const ks_seg_header *h = (const ks_seg_header *)seg;
+    uint64_t largest = 0;
+    for (int i = 0; i < KS_SEG_NSECT; i++)
+        if (h->sect[i].size > largest)
+            largest = h->sect[i].size;
+    size_t limits[] = { 1024, (size_t)(largest + n) / 2 };
+    assert_true(limits[1] > largest + 8 && limits[1] < n);
+    free(seg);
+    for (size_t i = 0; i < 2; i++) {
+        lim = old;
+        lim.rlim_cur = limits[i];
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        eb.msg[0] = 0;
+        int rc = ks_segment_build_buffered(stub, out, 64, &eb);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        if (rc != KS_EIO || !strstr(eb.msg, "File too large"))
+            fail_msg("limit %zu: %d %s", limits[i], rc, eb.msg);
+        assert_int_equal(count_entries(sub), 2); /* . and .. */
+    }
+    signal(SIGXFSZ, oldsig);
+
+    char missing[200];
+    snprintf(missing, sizeof missing, "%s/none/segment", dir);
+    assert_int_equal(ks_segment_build(stub, missing, &eb), KS_EIO);
+    assert_non_null(strstr(eb.msg, "/none"));
+
+    setenv("KOSEARCH_SEGMENT_BUFFER", "12", 1);
+    assert_int_equal(ks_segment_build(stub, out, &eb), KS_EINVAL);
+    assert_non_null(strstr(eb.msg, "KOSEARCH_SEGMENT_BUFFER"));
+    unsetenv("KOSEARCH_SEGMENT_BUFFER");
+    assert_int_equal(count_entries(sub), 2);
+    rmdir(sub);
 }
 
 /* Writes bytes as a segment file and expects KS_ECORRUPT with a message. */
@@ -561,6 +678,8 @@ int main(void)
         cmocka_unit_test(test_engine_damaged_block),
         cmocka_unit_test(test_engine_matches_xapian),
         cmocka_unit_test(test_engine_or_pruned),
+        cmocka_unit_test(test_buffer_sizes),
+        cmocka_unit_test(test_build_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
