@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,6 +205,19 @@ static void summary(const char *what, const ks_pipeline_stats *st, double total_
             (unsigned long long)st->invalid_utf8, total_s, st->seconds,
             total_s > 0 ? (double)st->docs / total_s : 0.0, total_s > 0 ? (double)st->bytes / total_s / 1e6 : 0.0,
             index);
+    /* Issue 5 asks a build to report its memory and what it wrote: the peak
+     * covers the whole run, the Xapian phase and the segment build. */
+    char gen[KS_INDEX_PATH_MAX], segp[KS_INDEX_PATH_MAX + 16];
+    ks_errbuf ignore;
+    struct rusage ru;
+    if (ks_indexdir_current(index, gen, sizeof gen, &ignore) == 0)
+        index = gen; /* add: the index directory, whose live generation was just published */
+    snprintf(segp, sizeof segp, "%s/segment", index);
+    unsigned long long all = ks_indexdir_du(index), seg = ks_indexdir_du(segp);
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        fprintf(stderr, "  peak RSS %.1f MiB; Xapian database %.1f MiB, segment %.1f MiB\n",
+                (double)ru.ru_maxrss / 1024.0, (double)(all > seg ? all - seg : 0) / 1048576.0,
+                (double)seg / 1048576.0);
 }
 
 /* Revision of the index's live generation (0 if there is none). */

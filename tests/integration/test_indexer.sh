@@ -6,14 +6,17 @@
 . "$(dirname "$0")/../lib.sh"
 CORPUS="$KS_SHARED/corpus/ko-corpus.jsonl.gz"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
-plan 49
+plan 50
 mk_tmp
 IDX="$T/idx"
 
 # --- build ------------------------------------------------------------------
-"$INDEXER" build -q -i "$CORPUS" -o "$IDX"
+"$INDEXER" build -i "$CORPUS" -o "$IDX" 2>"$T/build.err"
 check_eq "build of the shared corpus exits 0" 0 $?
 check_eq "info reports 2,020 documents" 2020 "$(info_docs "$IDX")"
+sizes=$("$INDEXER" info --json "$IDX" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("Xapian database %.1f MiB, segment %.1f MiB" % (d["xapian_bytes"]/1048576, d["segment_bytes"]/1048576))')
+check "the build's summary gives its peak RSS and the sizes info reports ($sizes)" \
+  grep -Eq "^  peak RSS [1-9][0-9]*\.[0-9] MiB; $sizes\$" "$T/build.err"
 check "info shows distinct terms, size, analyzer, build time" sh -c \
   "'$INDEXER' info '$IDX' | grep -q '^distinct terms: [1-9]' && '$INDEXER' info '$IDX' | grep -q '^xapian size: *[1-9]' && '$INDEXER' info '$IDX' | grep -q '^analyzer: .*nfkc' && '$INDEXER' info '$IDX' | grep -q '^built at: *20[0-9][0-9]-'"
 out=$("$KS_BUILDDIR/tests/integration/check_terms" "$IDX" "$CORPUS" 23)
