@@ -129,8 +129,8 @@ int ks_segment_build_buffered(const char *xapian_path, const char *out_path, siz
 int ks_segment_open(const char *path, ks_segment **out /* OUT */, ks_errbuf *eb);
 void ks_segment_close(ks_segment *s);
 
-/* CRC-32 (zlib's) of p[0..n), for the section checksums; any n (zlib takes
- * at most UINT_MAX bytes a call, so longer input is fed in pieces). */
+/* CRC-32 (zlib's polynomial and values, computed by ks_crc32) of p[0..n),
+ * for the section checksums; any n. */
 uint32_t ks_segment_crc(const void *p, uint64_t n);
 
 /* Recomputes every checksum of the segment image file[0..size) in place

@@ -25,8 +25,8 @@
 
 #include <streamvbyte.h>
 #include <streamvbytedelta.h>
-#include <zlib.h>
 
+#include "ks_crc.h"
 #include "ks_fault.h"
 #include "ks_xdb.h"
 
@@ -67,7 +67,7 @@ typedef struct stream {
     uint8_t *p;
     size_t n, cap;
     uint64_t size;
-    uLong crc;
+    uint32_t crc;
     int err; /* errno of the first failed write; later puts do nothing */
 } stream;
 
@@ -117,7 +117,7 @@ static int stream_put(stream *s, const void *d, size_t n)
 {
     if (s->err || !n)
         return s->err;
-    s->crc = crc32_z(s->crc, d, n); /* any n, unlike crc32() */
+    s->crc = ks_crc32(s->crc, d, n);
     s->size += n;
     if (s->n + n > s->cap && stream_flush(s))
         return s->err;
@@ -254,7 +254,7 @@ static int on_term(void *ud, const char *term, size_t len, uint32_t termfreq)
 typedef struct chunker {
     uint64_t size; /* bytes a chunk */
     buf out;      /* uint32 crcs */
-    uLong crc;
+    uint32_t crc;
     uint64_t fill; /* bytes in the current chunk */
 } chunker;
 
@@ -262,11 +262,11 @@ static int chunk_feed(chunker *c, const uint8_t *p, uint64_t n)
 {
     while (n) {
         if (c->fill == 0)
-            c->crc = crc32(0L, Z_NULL, 0);
+            c->crc = 0;
         uint64_t k = c->size - c->fill;
         if (k > n)
             k = n;
-        c->crc = crc32(c->crc, p, (uInt)k);
+        c->crc = ks_crc32(c->crc, p, k);
         c->fill += k;
         p += k;
         n -= k;
@@ -418,7 +418,7 @@ int ks_segment_build_buffered(const char *xapian_path, const char *out_path, siz
     b.dir = dirname(dir);
     for (int i = 0; i <= KS_SEG_POSITIONS; i++) {
         stream *s = &b.sect[i];
-        s->crc = crc32(0L, Z_NULL, 0);
+        s->crc = 0;
         s->cap = cap;
         if (!(s->p = malloc(cap))) {
             rc = ks_seterr(eb, KS_ENOMEM, "out of memory");

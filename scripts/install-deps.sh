@@ -6,6 +6,7 @@ PKGS=(
   build-essential autoconf automake libtool pkg-config   # toolchain
   libxapian-dev libevent-dev libicu-dev                  # engine
   libjansson-dev zlib1g-dev libstreamvbyte-dev           # JSON, gzip input, SIMD integer codec
+  libisal-dev                                            # fast CRC-32 for the segment's checksums
   libcmocka-dev clang netcat-openbsd python3             # tests, fuzzing, sample corpus
   libclang-rt-14-dev                                     # libFuzzer (clang only recommends it)
 )
