@@ -1,11 +1,10 @@
 /* CRC-32 as zlib computes it (the gzip/IEEE reflected polynomial 0xEDB88320),
  * for the segment's checksums, through ISA-L's crc32_gzip_refl: bit for bit
  * zlib's crc32() and about 5 times as fast (PCLMULQDQ folding, chosen at run
- * time, with a table fallback on CPUs without it). The readers verify each
- * chunk of a segment the first time they touch it, and a daemon checks the
- * small sections at start-up, so the checksum's speed is query latency and
- * start-up time: 29.5 against 6.1 GB/s on the development machine
- * (bench/RESULTS.md, "Segment checksums"). */
+ * time, with a table fallback on CPUs without it). Readers verify each chunk
+ * of a segment the first time a query touches it, so the checksum's speed is
+ * query latency: 33.7 against 6.8 GB/s on the development machine
+ * (bench/bench_crc; bench/RESULTS.md, "Segment checksums"). */
 #ifndef KS_CRC_H
 #define KS_CRC_H
 
