@@ -553,6 +553,17 @@ static void test_shared_open(void **state)
     ks_segment_close(c);
 }
 
+/* The tiny index's segment, an engine over it and a query analyzer. */
+static void open_engine(ks_segment **seg, ks_engine **eng, ks_analyzer **qa)
+{
+    ks_errbuf eb = { "" };
+    ks_analyzer_opts qo = ks_analyzer_default_opts();
+    qo.query = 1;
+    assert_int_equal(ks_segment_open(segpath, seg, &eb), 0);
+    assert_int_equal(ks_engine_new(*seg, eng, &eb), 0);
+    assert_int_equal(ks_analyzer_new(&qo, qa, &eb), 0);
+}
+
 /* Same documents and scores (1e-9 relative) as Xapian, ranked alike. */
 static void test_engine_matches_xapian(void **state)
 {
@@ -565,12 +576,8 @@ static void test_engine_matches_xapian(void **state)
     ks_xdb *db;
     ks_engine *eng;
     ks_analyzer *qa;
-    ks_analyzer_opts qo = ks_analyzer_default_opts();
-    qo.query = 1;
-    assert_int_equal(ks_segment_open(segpath, &seg, &eb), 0);
+    open_engine(&seg, &eng, &qa);
     assert_int_equal(ks_xdb_open(stub, &db, &eb), 0);
-    assert_int_equal(ks_engine_new(seg, &eng, &eb), 0);
-    assert_int_equal(ks_analyzer_new(&qo, &qa, &eb), 0);
     ks_bm25 bm = KS_BM25_DEFAULTS;
     uint32_t xd[NDOCS];
     double xs[NDOCS];
@@ -619,11 +626,7 @@ static void test_engine_or_pruned(void **state)
     ks_segment *seg;
     ks_engine *eng;
     ks_analyzer *qa;
-    ks_analyzer_opts qo = ks_analyzer_default_opts();
-    qo.query = 1;
-    assert_int_equal(ks_segment_open(segpath, &seg, &eb), 0);
-    assert_int_equal(ks_engine_new(seg, &eng, &eb), 0);
-    assert_int_equal(ks_analyzer_new(&qo, &qa, &eb), 0);
+    open_engine(&seg, &eng, &qa);
     ks_bm25 bm = KS_BM25_DEFAULTS;
     static ks_engine_hit all[NDOCS];
     for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
