@@ -172,10 +172,8 @@ static uint32_t chunk_crc(const uint8_t *map, uint64_t off, uint64_t end, uint64
 
 /* Verifies the chunks overlapping file bytes [off, off + len) that no reader
  * has verified yet. Two threads may verify one chunk at once: harmless. */
-static int verify_range(const ks_segment *s, uint64_t off, uint64_t len, ks_errbuf *eb)
+static int verify_range_slow(const ks_segment *s, uint64_t off, uint64_t len, ks_errbuf *eb)
 {
-    if (off < s->lazy_off || off >= s->lazy_end || !len)
-        return 0;
     uint64_t end = off + len > s->lazy_end ? s->lazy_end : off + len;
     for (uint64_t c = (off - s->lazy_off) >> s->chunk_shift; c <= (end - 1 - s->lazy_off) >> s->chunk_shift; c++) {
         uint64_t bit = 1ull << (c & 63);
@@ -188,6 +186,21 @@ static int verify_range(const ks_segment *s, uint64_t off, uint64_t len, ks_errb
         atomic_fetch_or_explicit(&s->verified[c >> 6], bit, memory_order_release);
     }
     return 0;
+}
+
+/* Checks bytes [off, off+len) of the lazily verified range (POSTINGS and
+ * POSITIONS) before they are read. Inline: it runs two or three times per
+ * (term, document) position lookup, and almost always finds the range
+ * inside one chunk already verified; only the rest takes the call. */
+static inline int verify_range(const ks_segment *s, uint64_t off, uint64_t len, ks_errbuf *eb)
+{
+    if (off < s->lazy_off || off >= s->lazy_end || !len)
+        return 0;
+    uint64_t c = (off - s->lazy_off) >> s->chunk_shift;
+    if (off + len <= s->lazy_end && c == (off + len - 1 - s->lazy_off) >> s->chunk_shift &&
+        (atomic_load_explicit(&s->verified[c >> 6], memory_order_acquire) & (1ull << (c & 63))))
+        return 0;
+    return verify_range_slow(s, off, len, eb);
 }
 
 void ks_segment_seal(void *file, size_t size)
