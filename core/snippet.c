@@ -39,21 +39,61 @@ static long term_at(const ks_terms *t, uint32_t pos, const char *want, size_t wl
     return -1;
 }
 
+static uint32_t hash_bytes(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
+/* Appends span (st, en) to s. */
+static int push_span(span **s, size_t *n, size_t *cap, uint32_t st, uint32_t en)
+{
+    if (*n == *cap) {
+        span *ns = realloc(*s, (*cap *= 2) * sizeof **s);
+        if (!ns)
+            return KS_ENOMEM;
+        *s = ns;
+    }
+    (*s)[(*n)++] = (span){ st, en };
+    return 0;
+}
+
+/* Every match of a highlight item in t: the item's first term at some
+ * position and its other terms at their relative positions. The items'
+ * first terms go into a small hash table so that each text term is looked
+ * up once, not compared with every item (a plan with spacing variants has
+ * a dozen items, and most Korean terms have the same length). */
 static int find_spans(const ks_terms *t, const ks_plan *p, int title, span **out, size_t *n_out)
 {
-    size_t n = 0, cap = 16;
+    size_t n = 0, cap = 16, mask = 15;
+    while (mask + 1 < 2 * p->n_hl)
+        mask = mask * 2 + 1;
     span *s = malloc(cap * sizeof *s);
-    if (!s)
+    /* head[slot]: 1 + first item of the chain, next[item]: 1 + next item */
+    uint32_t *head = calloc(mask + 1 + p->n_hl, sizeof *head), *next = head ? head + mask + 1 : NULL;
+    if (!s || !head) {
+        free(s);
+        free(head);
         return KS_ENOMEM;
-    for (size_t h = 0; h < p->n_hl; h++) {
+    }
+    for (size_t h = p->n_hl; h-- > 0;) {
         const ks_hl_item *it = &p->hl[h];
         if (it->title_only && !title)
             continue;
         const ks_hl_term *ht = &p->hl_terms[it->first];
-        const char *t0 = p->text + ht[0].off;
-        for (size_t i = 0; i < t->n; i++) {
-            /* candidate starts: the item's first term (or its join form) */
-            if (t->a[i].len != ht[0].len || memcmp(ks_term_text(t, i), t0, ht[0].len) != 0)
+        uint32_t slot = hash_bytes(p->text + ht[0].off, ht[0].len) & (uint32_t)mask;
+        next[h] = head[slot];
+        head[slot] = (uint32_t)h + 1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < t->n && !rc; i++) {
+        const char *tx = ks_term_text(t, i);
+        for (uint32_t c = head[hash_bytes(tx, t->a[i].len) & (uint32_t)mask]; c && !rc; c = next[c - 1]) {
+            const ks_hl_item *it = &p->hl[c - 1];
+            const ks_hl_term *ht = &p->hl_terms[it->first];
+            if (t->a[i].len != ht[0].len || memcmp(tx, p->text + ht[0].off, ht[0].len) != 0)
                 continue;
             uint32_t p0 = t->a[i].pos, st = t->a[i].start, en = t->a[i].end;
             int ok = 1;
@@ -66,18 +106,14 @@ static int find_spans(const ks_terms *t, const ks_plan *p, int title, span **out
                     en = t->a[j].end > en ? t->a[j].end : en;
                 }
             }
-            if (!ok)
-                continue;
-            if (n == cap) {
-                span *ns = realloc(s, (cap *= 2) * sizeof *s);
-                if (!ns) {
-                    free(s);
-                    return KS_ENOMEM;
-                }
-                s = ns;
-            }
-            s[n++] = (span){ st, en };
+            if (ok)
+                rc = push_span(&s, &n, &cap, st, en);
         }
+    }
+    free(head);
+    if (rc) {
+        free(s);
+        return rc;
     }
     /* merge overlapping or touching spans */
     qsort(s, n, sizeof *s, cmp_span);
@@ -147,7 +183,8 @@ int ks_snippet_make(ks_analyzer *an, const ks_plan *plan, const char *text, size
     /* Window: the max_chars-character stretch holding the most matches,
      * starting a little before its first match for context. */
     size_t ws = 0, we = len;
-    if (o->max_chars && count_chars(text, 0, len) > o->max_chars) {
+    /* longer than max_chars characters: found without counting them all */
+    if (o->max_chars && fwd_chars(text, len, 0, o->max_chars) < len) {
         /* character offsets of every span boundary, in one pass (spans are
          * sorted and disjoint, so starts and ends interleave in order) */
         size_t *cs = malloc((ns + 1) * 2 * sizeof *cs), *ce = cs ? cs + ns + 1 : NULL;
