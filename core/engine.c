@@ -6,6 +6,7 @@
  * from the BM25 kernel (ks_score.h) through one function pointer. */
 #include "ks_engine.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -547,13 +548,33 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     size_t at[KS_PHRASE_MAX] = { 0 };
     const uint32_t *pos[KS_PHRASE_MAX];
     uint32_t npos[KS_PHRASE_MAX];
+    /* Positions are read sparsest term first (fewest positions per
+     * posting): a term with none in a document rejects it at once, and a
+     * unigram inside longer runs (no positions stored) is nearly always
+     * that term, in the spacing variants of a query word. The first term
+     * of an exact phrase goes last: with no positions it stands at 0
+     * (Xapian's quirk below) instead of rejecting. */
+    uint32_t fetch[KS_PHRASE_MAX];
+    double density[KS_PHRASE_MAX];
+    for (uint32_t i = 0; i < k && !rc; i++) {
+        uint64_t total;
+        rc = ks_segment_positions_total(e->seg, t[i], &total, e->eb);
+        density[i] = (i == 0 && exact) ? INFINITY : (double)total / (double)(t[i]->termfreq ? t[i]->termfreq : 1);
+        fetch[i] = i;
+        for (uint32_t j = i; j > 0 && density[fetch[j]] < density[fetch[j - 1]]; j--) {
+            uint32_t x = fetch[j];
+            fetch[j] = fetch[j - 1];
+            fetch[j - 1] = x;
+        }
+    }
     for (size_t d = 0; !rc && D->n && d < D->n && f->n; d++) {
         uint32_t doc = D->doc[d];
         int ok = 1;
         at[order[k - 1]] = d;
         for (uint32_t x = k - 1; x > 0; x--)
             at[order[x - 1]] = L[order[x]].fidx[at[order[x]]];
-        for (uint32_t i = 0; i < k && ok && !rc; i++) {
+        for (uint32_t fi = 0; fi < k && ok && !rc; fi++) {
+            uint32_t i = fetch[fi];
             rc = ks_segment_positions(e->seg, t[i], L[i].pidx[at[i]], &pos[i], &npos[i], e->eb);
             if (!rc && npos[i] == 0 && i == 0 && exact) {
                 pos[i] = &zero; /* Xapian's empty position list answers skip_to(0) */

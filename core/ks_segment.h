@@ -172,6 +172,10 @@ int ks_segment_decode_wdfs(const ks_segment *s, const ks_seg_block *b, uint32_t 
 int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, const uint32_t **pos,
                          uint32_t *n, ks_errbuf *eb);
 
+/* All of t's positions, over every posting, into *total (0 for a term
+ * without positions). KS_ECORRUPT on a bad offset. */
+int ks_segment_positions_total(const ks_segment *s, const ks_seg_term *t, uint64_t *total, ks_errbuf *eb);
+
 /* Document lengths, indexed by docid (lastdocid + 1 entries). */
 const uint32_t *ks_segment_doclens(const ks_segment *s);
 

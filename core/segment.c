@@ -516,6 +516,19 @@ int ks_segment_decode(const ks_segment *s, const ks_seg_block *b, uint32_t *doc,
     return rc ? rc : ks_segment_decode_wdfs(s, b, wdf, eb);
 }
 
+int ks_segment_positions_total(const ks_segment *s, const ks_seg_term *t, uint64_t *total, ks_errbuf *eb)
+{
+    *total = 0;
+    if (!t->has_pos)
+        return 0;
+    const uint32_t *st = (const uint32_t *)(s->positions + t->pos_off);
+    uint64_t base = (uint64_t)((const uint8_t *)st - s->map);
+    int rc = verify_range(s, base + (uint64_t)t->termfreq * 4, 4, eb);
+    if (!rc)
+        *total = st[t->termfreq];
+    return rc;
+}
+
 int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, const uint32_t **pos, uint32_t *n,
                          ks_errbuf *eb)
 {
