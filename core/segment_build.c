@@ -12,7 +12,19 @@
  * (copy_file_range), the CHUNKS table computed by a read pass over POSTINGS
  * and POSITIONS, and the header written last at offset 0. What stays in
  * memory: one term's positions and start offsets (the largest term's
- * scratch), DOCLENS (4 bytes a document) and CHUNKS (4 bytes a chunk). */
+ * scratch), DOCLENS (4 bytes a document) and CHUNKS (4 bytes a chunk).
+ *
+ * Threads: most of the build is the kernel's, reading position lists
+ * (Xapian 1.4 opens a fresh position-table cursor for every posting's list:
+ * two 8 KiB preads each), which parallelises. With several threads a cheap
+ * pass over the term list (termfreqs only) splits the vocabulary into term
+ * ranges of about equal sums of termfreq; each thread opens its own
+ * database handle and builds its range into its own set of section
+ * streams, offsets relative to the range, while the calling thread reads
+ * the document lengths. The assembly concatenates each section range by
+ * range, rebasing DICT's and BLOCKS' offsets by the sizes of the ranges
+ * before, and computes the section checksums over the final bytes: the
+ * file is the one-thread file byte for byte. */
 #include "ks_segment.h"
 
 #include <errno.h>
@@ -608,6 +620,9 @@ static int build_ranges(builder *b, size_t nr, ks_xdb *db, uint32_t *lens, size_
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
     size_t started = 0;
     int rc = 0;
+    /* ISA-L picks its crc routine on the first call and stores the choice:
+     * made here, before the threads race to it */
+    (void)ks_crc32(0, "", 1);
     for (; started < nr; started++) {
         b[started].eb = &b[started].own_eb;
         b[started].stop = &stop;
