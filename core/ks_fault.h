@@ -18,7 +18,14 @@
  *                     not yet removed
  *   live-committed    add/delete: the Xapian changes committed, metadata
  *                     not yet stamped
- *   live-meta         add/delete: metadata stamped, segment not rebuilt */
+ *   live-meta         add/delete: metadata stamped, segment not rebuilt
+ *
+ * Failure points: ks_fault_fail(NAME) is 1 when KOSEARCH_FAULT_FAIL_AT
+ * equals NAME, and the caller then fails as it would on a full disk, for
+ * error paths no outside condition can pick out (tests/unit/test_segment.c):
+ *   segment-thread-K  a segment build with several threads: thread K
+ *                     (0-based, in term order) after walking its range, its
+ *                     temporary files written */
 #ifndef KS_FAULT_H
 #define KS_FAULT_H
 
@@ -27,6 +34,7 @@ extern "C" {
 #endif
 
 void ks_fault_point(const char *name);
+int ks_fault_fail(const char *name);
 
 #ifdef __cplusplus
 }

@@ -110,14 +110,38 @@ typedef struct ks_segment ks_segment;
  * or an unwritable directory: then neither the .part file nor a temporary
  * file is left behind).
  * Memory is bounded whatever the index size: DICT, STRINGS, BLOCKS,
- * POSTINGS and POSITIONS are each streamed through a buffer of
- * buffer_bytes (0: the environment's KOSEARCH_SEGMENT_BUFFER, for tests,
- * else KS_SEG_BUFFER; at least KS_SEG_BUFFER_MIN) into anonymous temporary
- * files in out_path's directory, then copied into place; only one term's
- * positions, the document lengths (4 bytes a document) and the CHUNKS
- * table stay in memory. The disk needs room for the segment twice during
- * the copy (the temporary files are released section by section).
- * ks_segment_build() is ks_segment_build_buffered(..., 0, ...). */
+ * POSTINGS and POSITIONS are each streamed through a write buffer into
+ * anonymous temporary files in out_path's directory, then copied into
+ * place; only one term's positions (per thread), the document lengths (4
+ * bytes a document) and the CHUNKS table stay in memory. The disk needs
+ * room for the segment twice during the copy (the temporary files are
+ * released section by section).
+ * Threads: the vocabulary is split into term ranges of about equal work
+ * (sums of termfreq), each built by its own thread through its own
+ * database handle into its own temporary files, and the ranges are joined
+ * section by section (the offsets in DICT and BLOCKS rebased). The file is
+ * byte for byte the same whatever the thread count; a tiny vocabulary may
+ * use fewer threads than asked. Any thread's failure fails the build with
+ * that thread's message, after every thread has stopped. */
+typedef struct ks_seg_build_opts {
+    size_t buffer_bytes; /* write buffer per section stream; 0: the environment's
+                            KOSEARCH_SEGMENT_BUFFER (tests), else KS_SEG_BUFFER
+                            shared by the threads (at least KS_SEG_BUFFER_SHARED_MIN
+                            each); at least KS_SEG_BUFFER_MIN */
+    unsigned threads;    /* 0: the environment's KOSEARCH_SEGMENT_THREADS, else the
+                            online CPUs up to KS_SEG_THREADS_DEFAULT_MAX; 1: the
+                            single-threaded build; at most KS_SEG_THREADS_MAX */
+} ks_seg_build_opts;
+
+#define KS_SEG_BUFFER_SHARED_MIN (1u << 20)
+#define KS_SEG_THREADS_DEFAULT_MAX 8
+#define KS_SEG_THREADS_MAX 64
+
+/* opts NULL: every default. KS_EINVAL with a message for a bad environment
+ * variable. */
+int ks_segment_build_with(const char *xapian_path, const char *out_path, const ks_seg_build_opts *opts,
+                          ks_errbuf *eb);
+/* ks_segment_build_with(..., NULL, ...) and (..., { buffer_bytes, 0 }, ...). */
 int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *eb);
 int ks_segment_build_buffered(const char *xapian_path, const char *out_path, size_t buffer_bytes,
                               ks_errbuf *eb);

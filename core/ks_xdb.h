@@ -86,6 +86,13 @@ int ks_xdb_doc_terms(ks_xdb *db, uint32_t docid, ks_xdb_term_fn fn, void *ud, ks
 typedef int (*ks_xdb_allterm_fn)(void *ud, const char *term, size_t len, uint32_t termfreq);
 int ks_xdb_all_terms(ks_xdb *db, ks_xdb_allterm_fn fn, void *ud, ks_errbuf *eb);
 
+/* As ks_xdb_all_terms over the terms t with from <= t < to in byte order
+ * (from NULL: from the first term; to NULL: to the last one included), so
+ * threads can walk disjoint ranges of one database, each through its own
+ * handle. */
+int ks_xdb_terms_range(ks_xdb *db, const char *from, size_t from_len, const char *to, size_t to_len,
+                       ks_xdb_allterm_fn fn, void *ud, ks_errbuf *eb);
+
 /* Calls fn for every posting of term in ascending docid order (docids as
  * the database numbers them, interleaved across shards) with its wdf and,
  * when want_pos, its positions (npos may be 0: the term has no positions in

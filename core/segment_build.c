@@ -12,12 +12,26 @@
  * (copy_file_range), the CHUNKS table computed by a read pass over POSTINGS
  * and POSITIONS, and the header written last at offset 0. What stays in
  * memory: one term's positions and start offsets (the largest term's
- * scratch), DOCLENS (4 bytes a document) and CHUNKS (4 bytes a chunk). */
+ * scratch), DOCLENS (4 bytes a document) and CHUNKS (4 bytes a chunk).
+ *
+ * Threads: most of the build is the kernel's, reading position lists
+ * (Xapian 1.4 opens a fresh position-table cursor for every posting's list:
+ * two 8 KiB preads each), which parallelises. With several threads a cheap
+ * pass over the term list (termfreqs only) splits the vocabulary into term
+ * ranges of about equal sums of termfreq; each thread opens its own
+ * database handle and builds its range into its own set of section
+ * streams, offsets relative to the range, while the calling thread reads
+ * the document lengths. The assembly concatenates each section range by
+ * range, rebasing DICT's and BLOCKS' offsets by the sizes of the ranges
+ * before, and computes the section checksums over the final bytes: the
+ * file is the one-thread file byte for byte. */
 #include "ks_segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +145,13 @@ static int stream_put(stream *s, const void *d, size_t n)
     return 0;
 }
 
+/* on_term's return once another thread has failed: this range stops, and
+ * the build fails with the other thread's error. Positive, so no KS_E*. */
+#define STOPPED 1
+
+/* The build of one term range: the whole vocabulary with one thread, else
+ * one thread's share, written to its own temporary files with offsets
+ * relative to the range (the assembly rebases them). */
 typedef struct builder {
     ks_xdb *db;
     stream sect[KS_SEG_POSITIONS + 1]; /* DICT .. POSITIONS */
@@ -145,6 +166,14 @@ typedef struct builder {
     int any_pos;
     const char *dir;     /* for messages */
     ks_errbuf *eb;
+    /* a thread's range: from <= term < to (NULL: open at that end) */
+    const char *xapian_path;
+    char *from, *to;
+    size_t from_len, to_len;
+    int index;           /* the range's number, for the failure point */
+    atomic_int *stop;    /* set by the first thread that fails */
+    int rc;              /* the thread's result */
+    ks_errbuf own_eb;    /* the thread's messages (ks_errbuf is not shared) */
 } builder;
 
 /* The error of a failed stream, as KS_EIO with a message. */
@@ -217,6 +246,8 @@ static int on_posting(void *ud, uint32_t docid, uint32_t wdf, const uint32_t *po
 static int on_term(void *ud, const char *term, size_t len, uint32_t termfreq)
 {
     builder *b = ud;
+    if (b->stop && atomic_load_explicit(b->stop, memory_order_relaxed))
+        return STOPPED;
     ks_seg_term t;
     memset(&t, 0, sizeof t);
     t.str_off = b->sect[KS_SEG_STRINGS].size;
@@ -290,11 +321,12 @@ static int chunk_end(chunker *c)
 }
 
 
-/* Reads what fits in s's buffer of its temporary file at offset at: the
- * bytes read (> 0), or 0 with the error set in b->eb. */
-static size_t read_back(builder *b, stream *s, uint64_t at)
+/* Reads up to max bytes (at most s's buffer) of s's temporary file at
+ * offset at into the buffer: the bytes read (> 0), or 0 with the error set
+ * in b->eb. */
+static size_t read_back(builder *b, stream *s, uint64_t at, size_t max)
 {
-    size_t want = s->size - at < s->cap ? (size_t)(s->size - at) : s->cap;
+    size_t want = s->size - at < max ? (size_t)(s->size - at) : max;
     for (;;) {
         ssize_t r = pread(s->fd, s->p, want, (off_t)at);
         if (r > 0)
@@ -308,24 +340,70 @@ static size_t read_back(builder *b, stream *s, uint64_t at)
     }
 }
 
-/* Copies section s (its temporary file) to fd and pads it to 8 bytes. The
- * section's bytes also go through the chunker when ck is not NULL, and its
- * padding when pad_ck is (the CHUNKS table covers POSTINGS, its padding
- * and POSITIONS, not the padding after). The chunk checksums take a read
- * pass; the copy itself is copy_file_range, in the kernel (measured 2.5x
- * faster than read and write at 100k documents, bench/RESULTS.md), or
- * read and write where the kernel cannot. The stream's buffer is the read
- * buffer. */
-static int copy_section(builder *b, stream *s, int fd, chunker *ck, chunker *pad_ck, const char *part)
+/* Where a range's entries move in the whole file: the sizes of the ranges
+ * before it (all 0 for the first). */
+typedef struct rebase {
+    uint64_t str, blocks, post, pos; /* STRINGS bytes, BLOCKS entries, POSTINGS and POSITIONS bytes */
+} rebase;
+
+/* Rebases the entries of section sect (DICT or BLOCKS) in p[0..n). */
+static void rebase_entries(int sect, uint8_t *p, size_t n, const rebase *rb)
 {
-    static const uint8_t zero[8] = { 0 };
-    if (stream_flush(s))
-        return stream_error(b, s->err);
-    for (uint64_t at = 0, r; ck && at < s->size; at += r) {
-        if (!(r = read_back(b, s, at)))
+    if (sect == KS_SEG_DICT)
+        for (size_t at = 0; at < n; at += sizeof(ks_seg_term)) {
+            ks_seg_term t;
+            memcpy(&t, p + at, sizeof t);
+            t.str_off += rb->str;
+            t.block_first += rb->blocks;
+            if (t.has_pos) /* pos_off stays 0 without positions */
+                t.pos_off += rb->pos;
+            memcpy(p + at, &t, sizeof t);
+        }
+    else
+        for (size_t at = 0; at < n; at += sizeof(ks_seg_block)) {
+            ks_seg_block k;
+            memcpy(&k, p + at, sizeof k);
+            k.off += rb->post;
+            memcpy(p + at, &k, sizeof k);
+        }
+}
+
+/* Appends DICT or BLOCKS entries of s to fd, rebased by rb, through the
+ * section's checksum *crc when crc is not NULL. */
+static int copy_rebased(builder *b, stream *s, int sect, const rebase *rb, int fd, uint32_t *crc, const char *part)
+{
+    size_t ent = sect == KS_SEG_DICT ? sizeof(ks_seg_term) : sizeof(ks_seg_block);
+    for (uint64_t at = 0, r; at < s->size; at += r) {
+        if (!(r = read_back(b, s, at, s->cap - s->cap % ent)))
             return KS_EIO;
-        if (chunk_feed(ck, s->p, r))
+        r -= r % ent;
+        if (!r) {
+            errno = EIO; /* a short read inside an entry */
+            return ks_seterr(b->eb, KS_EIO, "cannot read back a temporary file in %s: %m", b->dir);
+        }
+        rebase_entries(sect, s->p, r, rb);
+        if (crc)
+            *crc = ks_crc32(*crc, s->p, r);
+        if (write_all(fd, s->p, r))
+            return ks_seterr(b->eb, KS_EIO, "cannot write %s: %m", part);
+    }
+    return 0;
+}
+
+/* Appends s to fd as it is, after a read pass when its bytes go to the
+ * chunker ck or to the section's checksum *crc (either may be NULL). The
+ * copy is copy_file_range, in the kernel (measured 2.5x faster than read
+ * and write at 100k documents, bench/RESULTS.md), or read and write where
+ * the kernel cannot. */
+static int copy_raw(builder *b, stream *s, int fd, chunker *ck, uint32_t *crc, const char *part)
+{
+    for (uint64_t at = 0, r; (ck || crc) && at < s->size; at += r) {
+        if (!(r = read_back(b, s, at, s->cap)))
+            return KS_EIO;
+        if (ck && chunk_feed(ck, s->p, r))
             return ks_seterr(b->eb, KS_ENOMEM, "out of memory");
+        if (crc)
+            *crc = ks_crc32(*crc, s->p, r);
     }
     loff_t in = 0;
     while ((uint64_t)in < s->size) {
@@ -341,17 +419,30 @@ static int copy_section(builder *b, stream *s, int fd, chunker *ck, chunker *pad
         break; /* the rest by read and write */
     }
     for (uint64_t at = (uint64_t)in, r; at < s->size; at += r) {
-        if (!(r = read_back(b, s, at)))
+        if (!(r = read_back(b, s, at, s->cap)))
             return KS_EIO;
         if (write_all(fd, s->p, r))
             return ks_seterr(b->eb, KS_EIO, "cannot write %s: %m", part);
     }
-    size_t pad = (8 - (s->size & 7)) & 7;
-    if (pad_ck && chunk_feed(pad_ck, zero, pad))
-        return ks_seterr(b->eb, KS_ENOMEM, "out of memory");
-    if (write_all(fd, zero, pad))
-        return ks_seterr(b->eb, KS_EIO, "cannot write %s: %m", part);
-    /* done with it: its disk space goes back before the next copy */
+    return 0;
+}
+
+/* Appends section sect of range b (its temporary file) to fd: DICT and
+ * BLOCKS rebased by rb when it is not NULL (a range after the first), the
+ * rest as they are, POSTINGS and POSITIONS through the chunker ck. With
+ * several ranges the section's checksum is computed over the final bytes
+ * into *crc; crc NULL: one range, whose stream's checksum is the section's.
+ * The stream's buffer is the read buffer; the temporary file is closed
+ * after, so its disk space goes back before the next copy. */
+static int copy_range(builder *b, int sect, const rebase *rb, int fd, chunker *ck, uint32_t *crc, const char *part)
+{
+    stream *s = &b->sect[sect];
+    if (stream_flush(s))
+        return stream_error(b, s->err);
+    int rc = rb && (sect == KS_SEG_DICT || sect == KS_SEG_BLOCKS) ? copy_rebased(b, s, sect, rb, fd, crc, part)
+                                                                    : copy_raw(b, s, fd, ck, crc, part);
+    if (rc)
+        return rc;
     close(s->fd);
     s->fd = -1;
     return 0;
@@ -372,15 +463,18 @@ static uint64_t chunk_size(ks_errbuf *eb)
     return v;
 }
 
-/* buffer_bytes, else KOSEARCH_SEGMENT_BUFFER, else KS_SEG_BUFFER; 0 after
+/* buffer_bytes, else KOSEARCH_SEGMENT_BUFFER, else KS_SEG_BUFFER shared by
+ * the ranges' streams (at least KS_SEG_BUFFER_SHARED_MIN each); 0 after
  * setting eb when the variable is bad. */
-static size_t buffer_size(size_t buffer_bytes, ks_errbuf *eb)
+static size_t buffer_size(size_t buffer_bytes, size_t ranges, ks_errbuf *eb)
 {
     if (buffer_bytes)
         return buffer_bytes < KS_SEG_BUFFER_MIN ? KS_SEG_BUFFER_MIN : buffer_bytes;
     const char *bs = getenv("KOSEARCH_SEGMENT_BUFFER");
-    if (!bs)
-        return KS_SEG_BUFFER;
+    if (!bs) {
+        size_t share = KS_SEG_BUFFER / ranges;
+        return share < KS_SEG_BUFFER_SHARED_MIN ? KS_SEG_BUFFER_SHARED_MIN : share;
+    }
     char *end;
     unsigned long v = strtoul(bs, &end, 10);
     if (!*bs || *end || v < KS_SEG_BUFFER_MIN || v > (1ul << 30)) {
@@ -391,62 +485,257 @@ static size_t buffer_size(size_t buffer_bytes, ks_errbuf *eb)
     return v;
 }
 
+/* threads, else KOSEARCH_SEGMENT_THREADS, else the online CPUs (at most
+ * KS_SEG_THREADS_DEFAULT_MAX); never above KS_SEG_THREADS_MAX. 0 after
+ * setting eb when the variable is bad. */
+static unsigned thread_count(unsigned threads, ks_errbuf *eb)
+{
+    if (threads)
+        return threads > KS_SEG_THREADS_MAX ? KS_SEG_THREADS_MAX : threads;
+    const char *ts = getenv("KOSEARCH_SEGMENT_THREADS");
+    if (ts) {
+        char *end;
+        unsigned long v = strtoul(ts, &end, 10);
+        if (!*ts || *end || v < 1 || v > KS_SEG_THREADS_MAX) {
+            ks_seterr(eb, KS_EINVAL, "KOSEARCH_SEGMENT_THREADS must be a number from 1 to %d", KS_SEG_THREADS_MAX);
+            return 0;
+        }
+        return (unsigned)v;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > KS_SEG_THREADS_DEFAULT_MAX ? KS_SEG_THREADS_DEFAULT_MAX : (unsigned)n;
+}
+
+/* The split of the vocabulary into ranges of about equal work: one
+ * position-list read per posting, so about equal sums of termfreq. Range k
+ * (1 <= k < want) starts at the first term with at least k/want of the
+ * total before it; a term that starts several is one split, so there may
+ * be fewer ranges than wanted (a tiny vocabulary). */
+typedef struct splitter {
+    unsigned want, next;   /* ranges wanted; the next range to start */
+    uint64_t total, cum;   /* sum of every term's termfreq; of those before the current one */
+    unsigned n;            /* splits found */
+    char *term[KS_SEG_THREADS_MAX];
+    size_t len[KS_SEG_THREADS_MAX];
+} splitter;
+
+static int sum_termfreq(void *ud, const char *term, size_t len, uint32_t termfreq)
+{
+    (void)term;
+    (void)len;
+    ((splitter *)ud)->total += termfreq;
+    return 0;
+}
+
+static int pick_split(void *ud, const char *term, size_t len, uint32_t termfreq)
+{
+    splitter *sp = ud;
+    int here = 0;
+    while (sp->next < sp->want && sp->cum * sp->want >= (uint64_t)sp->next * sp->total) {
+        here = 1;
+        sp->next++;
+    }
+    if (here) {
+        if (!(sp->term[sp->n] = malloc(len ? len : 1)))
+            return KS_ENOMEM;
+        memcpy(sp->term[sp->n], term, len);
+        sp->len[sp->n++] = len;
+    }
+    sp->cum += termfreq;
+    return sp->next == sp->want ? STOPPED : 0; /* all found: the rest need not be read */
+}
+
+/* Two passes over the term list (termfreqs only, no postings): the total,
+ * then the splits. */
+static int split_terms(ks_xdb *db, splitter *sp, ks_errbuf *eb)
+{
+    int rc = ks_xdb_all_terms(db, sum_termfreq, sp, eb);
+    if (!rc)
+        rc = ks_xdb_all_terms(db, pick_split, sp, eb);
+    if (rc == KS_ENOMEM)
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    return rc == STOPPED ? 0 : rc;
+}
+
+/* A thread: builds its range through its own database handle (Xapian
+ * objects are not shared between threads). */
+static void *range_thread(void *arg)
+{
+    builder *b = arg;
+    int rc = ks_xdb_open(b->xapian_path, &b->db, b->eb);
+    if (!rc)
+        rc = ks_xdb_terms_range(b->db, b->from, b->from_len, b->to, b->to_len, on_term, b, b->eb);
+    char name[32];
+    snprintf(name, sizeof name, "segment-thread-%d", b->index);
+    if (!rc && ks_fault_fail(name))
+        rc = stream_error(b, ENOSPC);
+    ks_xdb_close(b->db);
+    b->db = NULL;
+    if (rc && rc != STOPPED)
+        atomic_store(b->stop, 1);
+    b->rc = rc;
+    return NULL;
+}
+
+/* Allocates b's stream buffers (cap bytes) and temporary files in dir. */
+static int builder_init(builder *b, size_t cap, const char *dir, ks_errbuf *eb)
+{
+    memset(b, 0, sizeof *b);
+    b->dir = dir;
+    b->eb = eb;
+    for (int i = 0; i <= KS_SEG_POSITIONS; i++)
+        b->sect[i].fd = -1;
+    for (int i = 0; i <= KS_SEG_POSITIONS; i++) {
+        stream *s = &b->sect[i];
+        s->cap = cap;
+        if (!(s->p = malloc(cap)))
+            return ks_seterr(eb, KS_ENOMEM, "out of memory");
+        if ((s->fd = tmpfile_in(dir)) < 0)
+            return ks_seterr(eb, KS_EIO, "cannot create a temporary file in %s: %m", dir);
+    }
+    return 0;
+}
+
+static void builder_free(builder *b)
+{
+    ks_xdb_close(b->db);
+    for (int i = 0; i <= KS_SEG_POSITIONS; i++) {
+        if (b->sect[i].fd >= 0)
+            close(b->sect[i].fd);
+        free(b->sect[i].p);
+    }
+    free(b->pos.p);
+    free(b->start);
+}
+
+/* Builds ranges b[0..nr) with one thread each while this one reads the
+ * document lengths; the first failure (the lengths', else the first
+ * range's in term order) goes to eb. */
+static int build_ranges(builder *b, size_t nr, ks_xdb *db, uint32_t *lens, size_t nlens, ks_errbuf *eb)
+{
+    atomic_int stop;
+    atomic_init(&stop, 0);
+    pthread_t *tid = calloc(nr, sizeof *tid);
+    if (!tid)
+        return ks_seterr(eb, KS_ENOMEM, "out of memory");
+    size_t started = 0;
+    int rc = 0;
+    /* ISA-L picks its crc routine on the first call and stores the choice:
+     * made here, before the threads race to it */
+    (void)ks_crc32(0, "", 1);
+    for (; started < nr; started++) {
+        b[started].eb = &b[started].own_eb;
+        b[started].stop = &stop;
+        int err = pthread_create(&tid[started], NULL, range_thread, &b[started]);
+        if (err) {
+            errno = err;
+            rc = ks_seterr(eb, KS_ENOMEM, "cannot start a segment build thread: %m");
+            break;
+        }
+    }
+    if (!rc)
+        rc = ks_xdb_doclengths(db, lens, nlens, eb);
+    if (rc)
+        atomic_store(&stop, 1);
+    for (size_t k = 0; k < started; k++) {
+        pthread_join(tid[k], NULL);
+        if (!rc && b[k].rc && b[k].rc != STOPPED) {
+            rc = b[k].rc;
+            memcpy(eb->msg, b[k].own_eb.msg, sizeof eb->msg);
+        }
+    }
+    for (size_t k = 0; k < nr; k++)
+        b[k].eb = eb; /* the assembly's messages */
+    free(tid);
+    return rc;
+}
+
 int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *eb)
 {
-    return ks_segment_build_buffered(xapian_path, out_path, 0, eb);
+    return ks_segment_build_with(xapian_path, out_path, NULL, eb);
 }
 
 int ks_segment_build_buffered(const char *xapian_path, const char *out_path, size_t buffer_bytes, ks_errbuf *eb)
 {
+    ks_seg_build_opts o = { buffer_bytes, 0 };
+    return ks_segment_build_with(xapian_path, out_path, &o, eb);
+}
+
+int ks_segment_build_with(const char *xapian_path, const char *out_path, const ks_seg_build_opts *opts,
+                          ks_errbuf *eb)
+{
     chunker ck;
     memset(&ck, 0, sizeof ck);
-    builder b;
-    memset(&b, 0, sizeof b);
-    for (int i = 0; i <= KS_SEG_POSITIONS; i++)
-        b.sect[i].fd = -1;
-    b.eb = eb;
+    splitter sp;
+    memset(&sp, 0, sizeof sp);
+    builder *b = NULL;
+    size_t nr = 0; /* ranges, each with its builder */
+    ks_xdb *db = NULL;
     ks_xdb_stats st;
     uint32_t *lens = NULL;
-    char part[4096], dir[4096];
+    char part[4096], dirbuf[4096];
     int fd = -1, rc = KS_EINVAL;
-    size_t cap = buffer_size(buffer_bytes, eb);
-    if (!(ck.size = chunk_size(eb)) || !cap)
+    unsigned threads = thread_count(opts ? opts->threads : 0, eb);
+    if (!(ck.size = chunk_size(eb)) || !threads)
         return KS_EINVAL;
     if ((size_t)snprintf(part, sizeof part, "%s.part", out_path) >= sizeof part)
         return ks_seterr(eb, KS_EINVAL, "segment path too long");
-    snprintf(dir, sizeof dir, "%s", out_path);
-    b.dir = dirname(dir);
-    for (int i = 0; i <= KS_SEG_POSITIONS; i++) {
-        stream *s = &b.sect[i];
-        s->crc = 0;
-        s->cap = cap;
-        if (!(s->p = malloc(cap))) {
-            rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
-            goto out;
-        }
-        if ((s->fd = tmpfile_in(b.dir)) < 0) {
-            rc = ks_seterr(eb, KS_EIO, "cannot create a temporary file in %s: %m", b.dir);
-            goto out;
-        }
-    }
-    if ((rc = ks_xdb_open(xapian_path, &b.db, eb)) || (rc = ks_xdb_stats_get(b.db, &st, eb)))
+    snprintf(dirbuf, sizeof dirbuf, "%s", out_path);
+    const char *dir = dirname(dirbuf);
+    if ((rc = ks_xdb_open(xapian_path, &db, eb)) || (rc = ks_xdb_stats_get(db, &st, eb)))
         goto out;
     if (st.lastdocid >= UINT32_MAX) {
         rc = ks_seterr(eb, KS_ETOOBIG, "too many document numbers for a segment");
         goto out;
+    }
+    sp.want = threads;
+    if (threads > 1 && (rc = split_terms(db, &sp, eb)))
+        goto out;
+    size_t cap = buffer_size(opts ? opts->buffer_bytes : 0, sp.n + 1, eb);
+    if (!cap) {
+        rc = KS_EINVAL;
+        goto out;
+    }
+    if (!(b = calloc(sp.n + 1, sizeof *b))) {
+        rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (; nr < sp.n + 1; nr++) {
+        builder *r = &b[nr];
+        if ((rc = builder_init(r, cap, dir, eb))) {
+            nr++; /* freed at out */
+            goto out;
+        }
+        r->xapian_path = xapian_path;
+        r->index = (int)nr;
+        if (nr > 0) {
+            r->from = sp.term[nr - 1];
+            r->from_len = sp.len[nr - 1];
+        }
+        if (nr < sp.n) {
+            r->to = sp.term[nr];
+            r->to_len = sp.len[nr];
+        }
     }
     lens = calloc(st.lastdocid + 1, sizeof *lens);
     if (!lens) {
         rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = ks_xdb_doclengths(b.db, lens, st.lastdocid + 1, eb)) || (rc = ks_xdb_all_terms(b.db, on_term, &b, eb)))
-        goto out;
+    if (nr == 1) { /* one range: this thread, through db */
+        b[0].db = db;
+        rc = ks_xdb_doclengths(db, lens, st.lastdocid + 1, eb);
+        if (!rc)
+            rc = ks_xdb_all_terms(db, on_term, &b[0], eb);
+        b[0].db = NULL;
+    } else {
+        rc = build_ranges(b, nr, db, lens, st.lastdocid + 1, eb);
+    }
     static const uint8_t zero[KS_SEG_PAD] = { 0 };
-    if ((rc = put(&b, KS_SEG_POSTINGS, zero, sizeof zero)))
+    if (rc || (rc = put(&b[nr - 1], KS_SEG_POSTINGS, zero, sizeof zero)))
         goto out;
-    ks_xdb_close(b.db);
-    b.db = NULL;
+    ks_xdb_close(db);
+    db = NULL;
 
     fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -460,10 +749,34 @@ int ks_segment_build_buffered(const char *xapian_path, const char *out_path, siz
         rc = ks_seterr(eb, KS_EIO, "cannot write %s: %m", part);
         goto out;
     }
-    for (int i = 0; i <= KS_SEG_POSITIONS; i++)
-        if ((rc = copy_section(&b, &b.sect[i], fd, i >= KS_SEG_POSTINGS ? &ck : NULL,
-                                i == KS_SEG_POSTINGS ? &ck : NULL, part)))
+    /* each section is its ranges' in term order, then zeros to 8 bytes
+     * (through the chunker after POSTINGS: CHUNKS covers POSTINGS, its
+     * padding and POSITIONS, not the padding after) */
+    uint64_t size[KS_SEG_NSECT] = { 0 };
+    for (int i = 0; i <= KS_SEG_POSITIONS; i++) {
+        rebase rb = { 0, 0, 0, 0 };
+        uint32_t crc = 0;
+        chunker *c = i >= KS_SEG_POSTINGS ? &ck : NULL;
+        for (size_t k = 0; k < nr; k++) {
+            if ((rc = copy_range(&b[k], i, k ? &rb : NULL, fd, c, nr > 1 ? &crc : NULL, part)))
+                goto out;
+            size[i] += b[k].sect[i].size;
+            rb.str += b[k].sect[KS_SEG_STRINGS].size;
+            rb.blocks += b[k].n_blocks;
+            rb.post += b[k].sect[KS_SEG_POSTINGS].size;
+            rb.pos += b[k].sect[KS_SEG_POSITIONS].size;
+        }
+        h.sect[i].crc = nr > 1 ? crc : b[0].sect[i].crc;
+        size_t pad = (8 - (size[i] & 7)) & 7;
+        if (i == KS_SEG_POSTINGS && chunk_feed(&ck, zero, pad)) {
+            rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
             goto out;
+        }
+        if (write_all(fd, zero, pad)) {
+            rc = ks_seterr(eb, KS_EIO, "cannot write %s: %m", part);
+            goto out;
+        }
+    }
     if (chunk_end(&ck)) {
         rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
         goto out;
@@ -477,14 +790,11 @@ int ks_segment_build_buffered(const char *xapian_path, const char *out_path, siz
     h.total_length = st.total_length;
     h.avglength = st.doccount ? (double)st.total_length / (double)st.doccount : 0;
     h.revision = st.revision;
-    h.n_terms = b.n_terms;
-    h.n_blocks = b.n_blocks;
-    h.chunk_size = (uint32_t)ck.size;
-    uint64_t size[KS_SEG_NSECT] = { 0 };
-    for (int i = 0; i <= KS_SEG_POSITIONS; i++) {
-        size[i] = b.sect[i].size;
-        h.sect[i].crc = (uint32_t)b.sect[i].crc;
+    for (size_t k = 0; k < nr; k++) {
+        h.n_terms += b[k].n_terms;
+        h.n_blocks += b[k].n_blocks;
     }
+    h.chunk_size = (uint32_t)ck.size;
     size[KS_SEG_DOCLENS] = (st.lastdocid + 1) * sizeof *lens;
     size[KS_SEG_CHUNKS] = ck.out.n;
     h.sect[KS_SEG_DOCLENS].crc = ks_segment_crc(lens, size[KS_SEG_DOCLENS]);
@@ -524,15 +834,13 @@ out:
         close(fd);
     if (rc)
         unlink(part);
-    ks_xdb_close(b.db);
+    ks_xdb_close(db);
     free(lens);
-    for (int i = 0; i <= KS_SEG_POSITIONS; i++) {
-        if (b.sect[i].fd >= 0)
-            close(b.sect[i].fd);
-        free(b.sect[i].p);
-    }
-    free(b.pos.p);
-    free(b.start);
+    for (size_t k = 0; k < nr; k++)
+        builder_free(&b[k]);
+    free(b);
+    for (unsigned k = 0; k < sp.n; k++)
+        free(sp.term[k]);
     free(ck.out.p);
     return rc;
 }

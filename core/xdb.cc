@@ -239,6 +239,27 @@ int ks_xdb_all_terms(ks_xdb *db, ks_xdb_allterm_fn fn, void *ud, ks_errbuf *eb)
     KS_CATCH
 }
 
+int ks_xdb_terms_range(ks_xdb *db, const char *from, size_t from_len, const char *to, size_t to_len,
+                       ks_xdb_allterm_fn fn, void *ud, ks_errbuf *eb)
+{
+    KS_TRY
+    Xapian::TermIterator t = db->db.allterms_begin();
+    if (from)
+        t.skip_to(std::string(from, from_len));
+    std::string end = to ? std::string(to, to_len) : std::string();
+    for (; t != db->db.allterms_end(); ++t) {
+        std::string term = *t;
+        // std::string compares as memcmp, shorter first: Xapian's term order
+        if (to && term >= end)
+            break;
+        int rc = fn(ud, term.data(), term.size(), t.get_termfreq());
+        if (rc)
+            return rc;
+    }
+    return 0;
+    KS_CATCH
+}
+
 int ks_xdb_postings(ks_xdb *db, const char *term, size_t len, int want_pos, ks_xdb_posting_fn fn, void *ud,
                     ks_errbuf *eb)
 {

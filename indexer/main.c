@@ -37,7 +37,7 @@ static void usage_main(FILE *f)
             "  build   --input PATH... -o INDEX   build a new index (replaces the old one atomically)\n"
             "  add     --input PATH... -o INDEX   insert or replace documents by id\n"
             "  delete  --id ID... -o INDEX        delete documents by id\n"
-            "  segment INDEX                      rebuild the scoring segment from the Xapian database\n"
+            "  segment [-j N] INDEX               rebuild the scoring segment from the Xapian database\n"
             "  info    INDEX                      describe an index\n"
             "  get     INDEX ID                   print a stored document\n"
             "  analyze [--query] TEXT             show the terms the analyzer makes of TEXT\n\n"
@@ -58,7 +58,9 @@ static void usage_build(FILE *f, const char *cmd)
             "                       text: path = id, first line = title, rest = body\n"
             "  -o, --output INDEX   the index directory\n\n"
             "Options:\n"
-            "  -j, --threads N      analysis threads (default: number of cores)\n"
+            "  -j, --threads N      analysis threads (default: number of cores); build: the\n"
+            "                       scoring segment's threads too (default: the cores, at\n"
+            "                       most 8, or KOSEARCH_SEGMENT_THREADS; at most 64)\n"
             "      --batch N        commit every N documents per thread (build default 10000;\n"
             "                       add default: one commit at the end, all or nothing)\n"
             "      --memory-limit MB  build: keep the indexer's memory near MB megabytes by\n"
@@ -109,6 +111,7 @@ typedef struct build_args {
     size_t ninputs;
     const char *index;
     int format, threads, strict, quiet, compact;
+    int threads_set; /* -j given: the segment build uses it too */
     unsigned long batch;
     int batch_set;
     unsigned long memory_mb; /* --memory-limit; 0: none */
@@ -155,6 +158,7 @@ static int parse_build_args(int argc, char **argv, const char *cmd, build_args *
         case 'o': a->index = optarg; break;
         case 'j':
             a->threads = (int)strtol(optarg, &end, 10);
+            a->threads_set = 1;
             if (*end || a->threads < 1 || a->threads > 256) {
                 fprintf(stderr, "%s %s: --threads wants a number from 1 to 256\n", prog, cmd);
                 return 2;
@@ -349,7 +353,8 @@ static int cmd_build(int argc, char **argv)
          * published: readers never see a generation without one. */
         char segp[sizeof path + 16];
         snprintf(segp, sizeof segp, "%s/segment", tmp);
-        if ((rc = ks_segment_build(path, segp, &eb)))
+        ks_seg_build_opts so = { 0, a.threads_set ? (unsigned)a.threads : 0 };
+        if ((rc = ks_segment_build_with(path, segp, &so, &eb)))
             goto fail;
     }
     ks_fault_point("build-segment");
@@ -387,15 +392,16 @@ fail:
  * new generation of an add or delete, or the live one (`segment`). It writes
  * GEN/segment.part, syncs it and renames it over GEN/segment, so readers
  * see the old or the new segment, and the revision it records tells them
- * which database it matches. */
-static int rebuild_segment(const char *xpath, ks_errbuf *eb)
+ * which database it matches. threads: 0 for the default (ks_segment.h). */
+static int rebuild_segment(const char *xpath, unsigned threads, ks_errbuf *eb)
 {
     char segp[KS_INDEX_PATH_MAX + 16];
     size_t n = strlen(xpath);
     if (n < 6 || strcmp(xpath + n - 6, "xapian") != 0)
         return ks_seterr(eb, KS_EINVAL, "unexpected database path %s", xpath);
     snprintf(segp, sizeof segp, "%.*ssegment", (int)(n - 6), xpath);
-    return ks_segment_build(xpath, segp, eb);
+    ks_seg_build_opts so = { 0, threads };
+    return ks_segment_build_with(xpath, segp, &so, eb);
 }
 
 /* An add or delete never changes the live generation: it copies the
@@ -460,7 +466,7 @@ static int live_finish(live_change *lc, int rc, ks_errbuf *eb)
     }
     if (!rc) {
         ks_fault_point("live-meta");
-        rc = rebuild_segment(lc->xpath, eb);
+        rc = rebuild_segment(lc->xpath, 0, eb);
     }
     if (!rc) {
         ks_fault_point("live-segment");
@@ -752,34 +758,59 @@ static int cmd_analyze(int argc, char **argv)
  * an add or delete), under the index lock so no writer runs meanwhile. */
 static int cmd_segment(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("Usage: %s segment INDEX\n"
-               "Rebuilds INDEX's scoring segment from its Xapian database and replaces the old one\n"
-               "atomically (readers see the old segment or the new one).\n"
-               "Its memory is bounded whatever the index size (about 40 MiB of write buffers\n"
-               "plus 4 bytes a document); the disk needs room for the segment twice while\n"
-               "it is written. Every build, add and delete builds the segment the same way.\n",
-               prog);
-        return 0;
+    static const struct option lo[] = { { "threads", required_argument, 0, 'j' },
+                                         { "help", no_argument, 0, 'h' },
+                                         { 0, 0, 0, 0 } };
+    unsigned threads = 0;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "j:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'j': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > KS_SEG_THREADS_MAX) {
+                fprintf(stderr, "%s segment: --threads wants a number from 1 to %d\n", prog, KS_SEG_THREADS_MAX);
+                return EXIT_FAILURE_;
+            }
+            threads = (unsigned)v;
+            break;
+        }
+        case 'h':
+            printf("Usage: %s segment [-j N] INDEX\n"
+                   "Rebuilds INDEX's scoring segment from its Xapian database and replaces the old one\n"
+                   "atomically (readers see the old segment or the new one).\n\n"
+                   "  -j, --threads N  build it with N threads, each over a range of the terms\n"
+                   "                   (default: the cores, at most 8, or KOSEARCH_SEGMENT_THREADS;\n"
+                   "                   at most %d); the file is the same whatever N\n"
+                   "  -h, --help       this help\n\n"
+                   "Its memory is bounded whatever the index size (about 40 MiB of write buffers\n"
+                   "shared by up to 8 threads, 5 MiB a thread beyond, plus 4 bytes a document);\n"
+                   "the disk needs room for the segment twice while it is written. Every build,\n"
+                   "add and delete builds the segment the same way.\n",
+                   prog, KS_SEG_THREADS_MAX);
+            return 0;
+        default: return EXIT_FAILURE_;
+        }
     }
-    if (argc != 2 || argv[1][0] == '-') {
+    if (optind != argc - 1) {
         fprintf(stderr, "%s segment: need exactly one INDEX (see --help)\n", prog);
         return EXIT_FAILURE_;
     }
+    const char *index = argv[optind];
     ks_errbuf eb = { "" };
     char gen[KS_INDEX_PATH_MAX], xpath[KS_INDEX_PATH_MAX];
     int lock = -1;
     double t0 = now();
-    int rc = ks_indexdir_current(argv[1], gen, sizeof gen, &eb);
+    int rc = ks_indexdir_current(index, gen, sizeof gen, &eb);
     if (!rc)
-        rc = ks_indexdir_lock(argv[1], &lock, &eb);
+        rc = ks_indexdir_lock(index, &lock, &eb);
     if (!rc)
         rc = ks_indexdir_xapian_path(gen, xpath, sizeof xpath);
     if (!rc)
-        rc = rebuild_segment(xpath, &eb);
+        rc = rebuild_segment(xpath, threads, &eb);
     ks_indexdir_unlock(lock);
     if (rc) {
-        fprintf(stderr, "%s segment: %s: %s\n", prog, argv[1], eb.msg[0] ? eb.msg : ks_strerror(rc));
+        fprintf(stderr, "%s segment: %s: %s\n", prog, index, eb.msg[0] ? eb.msg : ks_strerror(rc));
         return EXIT_FAILURE_;
     }
     printf("segment: rebuilt for %s in %.2f s\n", gen, now() - t0);

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 CORPUS="$KS_SHARED/corpus/ko-corpus.jsonl.gz"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
-plan 50
+plan 53
 mk_tmp
 IDX="$T/idx"
 
@@ -140,6 +140,13 @@ cp "$IDX/current/segment" "$T/segment.default"
 KOSEARCH_SEGMENT_BUFFER=4096 "$INDEXER" segment "$IDX" >/dev/null
 check "rebuilt through 4 KiB write buffers (KOSEARCH_SEGMENT_BUFFER) the segment is byte for byte the same" \
   cmp "$T/segment.default" "$IDX/current/segment"
+KOSEARCH_SEGMENT_THREADS=1 "$INDEXER" segment "$IDX" >/dev/null
+check "rebuilt by one thread (KOSEARCH_SEGMENT_THREADS=1) the segment is byte for byte the default (one thread a core)" \
+  cmp "$T/segment.default" "$IDX/current/segment"
+"$INDEXER" segment -j 5 "$IDX" >/dev/null
+check "rebuilt by five threads over term ranges (segment -j 5) the segment is byte for byte the same" \
+  cmp "$T/segment.default" "$IDX/current/segment"
+check_eq "segment -j 0 is refused with exit 2" 2 "$("$INDEXER" segment -j 0 "$IDX" >/dev/null 2>&1; echo $?)"
 check_eq "--memory-limit below 300 MB is refused with exit 2" 2 "$("$INDEXER" build -q --memory-limit 100 -i "$CORPUS" -o "$T/ml" >/dev/null 2>&1; echo $?)"
 "$INDEXER" build -q --memory-limit 300 -i "$CORPUS" -o "$T/ml" 2>/dev/null
 check_eq "a build under --memory-limit 300 (frequent commits) indexes every document" 2020 "$(info_docs "$T/ml")"

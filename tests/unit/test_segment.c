@@ -231,6 +231,88 @@ static void test_buffer_sizes(void **state)
     free(want);
 }
 
+/* Builds the segment of xapian into path with threads threads and buffer
+ * buffer bytes (0: the default) and returns its bytes. */
+static uint8_t *build_threads(const char *xapian, const char *path, unsigned threads, size_t buffer, size_t *n)
+{
+    ks_errbuf eb = { "" };
+    ks_seg_build_opts o = { buffer, threads };
+    int rc = ks_segment_build_with(xapian, path, &o, &eb);
+    if (rc)
+        fail_msg("build with %u threads, buffer %zu: %d %s", threads, buffer, rc, eb.msg);
+    uint8_t *p = slurp_path(path, n);
+    unlink(path);
+    return p;
+}
+
+/* Every thread count gives the one-thread file byte for byte on xapian:
+ * 2, 3 and 7 threads (more ranges than a small vocabulary can balance),
+ * with the default buffers and with 64-byte ones (the rebasing reads cut
+ * entries at the buffer's end); 0: the default count. */
+static void check_threads(const char *xapian, const char *tag)
+{
+    char path[200];
+    snprintf(path, sizeof path, "%s/seg-threads-%s", dir, tag);
+    size_t n, m;
+    uint8_t *want = build_threads(xapian, path, 1, 0, &n);
+    unsigned threads[] = { 1, 2, 3, 7, 0 };
+    for (size_t i = 0; i < sizeof threads / sizeof *threads; i++)
+        for (size_t buffer = 0; buffer <= 64; buffer += 64) {
+            uint8_t *got = build_threads(xapian, path, threads[i], buffer, &m);
+            if (m != n || memcmp(got, want, n))
+                fail_msg("%s: %u threads, buffer %zu: not the one-thread file", tag, threads[i], buffer);
+            free(got);
+        }
+    ks_segment *s;
+    ks_errbuf eb;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(want, 1, n, f), n);
+    fclose(f);
+    assert_int_equal(ks_segment_open(path, &s, &eb), 0);
+    assert_int_equal(ks_segment_verify(s, &eb), 0);
+    ks_segment_close(s);
+    unlink(path);
+    free(want);
+}
+
+/* A database of ndocs documents, each with its id term and, with pos, the
+ * term "a" at a position: ndocs (+ 1) terms. */
+static void tiny_db(const char *path, int ndocs, int pos)
+{
+    ks_errbuf eb;
+    ks_xdb_writer *w;
+    assert_int_equal(ks_xdb_writer_open(path, KS_XDB_CREATE, &w, &eb), 0);
+    for (int i = 0; i < ndocs; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "Q%d", i);
+        ks_xposting p = { "a", 1, (uint32_t)i + 1, 1 };
+        ks_xdoc d = { id, strlen(id), "{}", 2, &p, pos ? 1 : 0 };
+        assert_int_equal(ks_xdb_writer_add(w, &d, &eb), 0);
+    }
+    assert_int_equal(ks_xdb_writer_close(w, 1, &eb), 0);
+}
+
+/* The segment built by several threads is the one-thread segment: on the
+ * two-shard database of setup (704 terms, "a" in every document) and on
+ * tiny ones of 0, 1, 2 and 3 terms, where most threads get no range. */
+static void test_threads(void **state)
+{
+    (void)state;
+    setenv("KOSEARCH_SEGMENT_CHUNK", "64", 1);
+    check_threads(stub, "main");
+    struct { int ndocs, pos; } tiny[] = { { 0, 0 }, { 1, 0 }, { 2, 0 }, { 3, 0 }, { 1, 1 }, { 2, 1 } };
+    for (size_t i = 0; i < sizeof tiny / sizeof *tiny; i++) {
+        char db[160], tag[32];
+        snprintf(tag, sizeof tag, "tiny-%d-%d", tiny[i].ndocs, tiny[i].pos);
+        snprintf(db, sizeof db, "%s/%s", dir, tag);
+        tiny_db(db, tiny[i].ndocs, tiny[i].pos);
+        check_threads(db, tag);
+        ks_indexdir_rmtree(db);
+    }
+    unsetenv("KOSEARCH_SEGMENT_CHUNK");
+}
+
 /* Entries of directory d. */
 static int count_entries(const char *d)
 {
@@ -244,9 +326,11 @@ static int count_entries(const char *d)
     return k;
 }
 
-/* A write that fails (here past a file-size limit, as on a full disk), a
- * missing directory and a bad KOSEARCH_SEGMENT_BUFFER are errors with a
- * message, and leave neither the .part file nor a temporary file. */
+/* A write that fails (here past a file-size limit, as on a full disk; with
+ * one thread and with three), one thread of three failing (a failure point
+ * of ks_fault.h), a missing directory and a bad KOSEARCH_SEGMENT_BUFFER or
+ * KOSEARCH_SEGMENT_THREADS are errors with a message, and leave neither the
+ * .part file nor a temporary file. */
 static void test_build_errors(void **state)
 {
     (void)state;
@@ -271,18 +355,34 @@ static void test_build_errors(void **state)
     size_t limits[] = { 1024, (size_t)(largest + n) / 2 };
     assert_true(limits[1] > largest + 8 && limits[1] < n);
     free(seg);
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 4; i++) { /* one thread, then three */
         lim = old;
-        lim.rlim_cur = limits[i];
+        lim.rlim_cur = limits[i % 2];
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
         eb.msg[0] = 0;
-        int rc = ks_segment_build_buffered(stub, out, 64, &eb);
+        ks_seg_build_opts o = { 64, i < 2 ? 1 : 3 };
+        int rc = ks_segment_build_with(stub, out, &o, &eb);
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
         if (rc != KS_EIO || !strstr(eb.msg, "File too large"))
-            fail_msg("limit %zu: %d %s", limits[i], rc, eb.msg);
+            fail_msg("limit %zu, %u threads: %d %s", limits[i % 2], o.threads, rc, eb.msg);
         assert_int_equal(count_entries(sub), 2); /* . and .. */
     }
     signal(SIGXFSZ, oldsig);
+
+    /* one thread of three fails (its disk full, say) while the others
+     * succeed: the build fails with that thread's message */
+    for (int k = 0; k < 3; k++) {
+        char at[32];
+        snprintf(at, sizeof at, "segment-thread-%d", k);
+        setenv("KOSEARCH_FAULT_FAIL_AT", at, 1);
+        eb.msg[0] = 0;
+        ks_seg_build_opts o = { 0, 3 };
+        int rc = ks_segment_build_with(stub, out, &o, &eb);
+        if (rc != KS_EIO || !strstr(eb.msg, "No space left on device") || !strstr(eb.msg, sub))
+            fail_msg("%s: %d %s", at, rc, eb.msg);
+        assert_int_equal(count_entries(sub), 2);
+    }
+    unsetenv("KOSEARCH_FAULT_FAIL_AT");
 
     char missing[200];
     snprintf(missing, sizeof missing, "%s/none/segment", dir);
@@ -293,6 +393,14 @@ static void test_build_errors(void **state)
     assert_int_equal(ks_segment_build(stub, out, &eb), KS_EINVAL);
     assert_non_null(strstr(eb.msg, "KOSEARCH_SEGMENT_BUFFER"));
     unsetenv("KOSEARCH_SEGMENT_BUFFER");
+    const char *bad_threads[] = { "0", "65", "2x", "" };
+    for (size_t i = 0; i < sizeof bad_threads / sizeof *bad_threads; i++) {
+        setenv("KOSEARCH_SEGMENT_THREADS", bad_threads[i], 1);
+        eb.msg[0] = 0;
+        assert_int_equal(ks_segment_build(stub, out, &eb), KS_EINVAL);
+        assert_non_null(strstr(eb.msg, "KOSEARCH_SEGMENT_THREADS"));
+    }
+    unsetenv("KOSEARCH_SEGMENT_THREADS");
     assert_int_equal(count_entries(sub), 2);
     rmdir(sub);
 }
@@ -682,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_engine_matches_xapian),
         cmocka_unit_test(test_engine_or_pruned),
         cmocka_unit_test(test_buffer_sizes),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_build_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
