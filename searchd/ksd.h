@@ -26,7 +26,7 @@ struct evbuffer;
 #define KSD_OUT_LOW (256u << 10)      /* ... and resume when they drain below this */
 #define KSD_IN_SLACK (64u << 10)      /* input read ahead beyond one max_line request */
 #define KSD_HIST_BUCKETS 128          /* latency histogram: 4 buckets per power of two of microseconds */
-#define KSD_DRAIN_SECONDS 10          /* SIGTERM: longest wait for replies in flight */
+#define KSD_DRAIN_SECONDS 10          /* SIGTERM: default longest wait for replies in flight */
 #define KSD_AUTH_MAX_FAILURES 3       /* wrong AUTHs on one connection before it is closed */
 
 typedef struct ksd_config {
@@ -36,6 +36,7 @@ typedef struct ksd_config {
     int max_connections;        /* refused beyond this with TOO_MANY_CONNECTIONS */
     int idle_timeout;           /* seconds without a request (or without reading replies) before a close */
     int request_timeout;        /* seconds from a request line's first byte to its LF (0: no limit) */
+    int drain_timeout;          /* SIGTERM: seconds to finish the replies in flight before closing anyway */
     size_t max_line;            /* longest request line */
     const char *log_path;       /* NULL: stderr */
     const char *pid_file;       /* NULL: none */

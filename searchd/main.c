@@ -31,6 +31,8 @@ static void usage(FILE *f)
             "      --idle-timeout S     close a connection idle this long (default 300; 0: never)\n"
             "      --request-timeout S  a request line must be complete S seconds after its\n"
             "                           first byte, else ERR TIMEOUT and close (default 10; 0: never)\n"
+            "      --drain-timeout S    on SIGTERM, finish the replies in flight for at most S\n"
+            "                           seconds, then close what is left (default 10)\n"
             "      --max-line BYTES     longest request line (default 8192)\n"
             "      --max-limit N        largest SEARCH limit= (default 1000)\n"
             "      --max-window N       largest SEARCH offset+limit (default 10000)\n"
@@ -88,7 +90,7 @@ int main(int argc, char **argv)
         { "help", no_argument, 0, 'h' },              { "version", no_argument, 0, 'V' },
         { "engine", required_argument, 0, 'E' },      { "request-timeout", required_argument, 0, 'R' },
         { "admin-socket", required_argument, 0, 'A' }, { "admin-token-file", required_argument, 0, 'K' },
-        { "user", required_argument, 0, 'u' },
+        { "user", required_argument, 0, 'u' },        { "drain-timeout", required_argument, 0, 'D' },
         { "http", required_argument, 0, 'H' },        { "cors-origin", required_argument, 0, 'O' },
         { 0, 0, 0, 0 }
     };
@@ -101,6 +103,7 @@ int main(int argc, char **argv)
     cfg.max_connections = 1024;
     cfg.idle_timeout = 300;
     cfg.request_timeout = 10;
+    cfg.drain_timeout = KSD_DRAIN_SECONDS;
     int conn_given = 0;
     cfg.max_line = 8192;
     cfg.max_limit = 1000;
@@ -118,6 +121,7 @@ int main(int argc, char **argv)
         case 'C': if (num("--max-connections", optarg, 1, 1000000, &v)) return 2; cfg.max_connections = (int)v; conn_given = 1; break;
         case 'T': if (num("--idle-timeout", optarg, 0, 86400, &v)) return 2; cfg.idle_timeout = (int)v; break;
         case 'R': if (num("--request-timeout", optarg, 0, 86400, &v)) return 2; cfg.request_timeout = (int)v; break;
+        case 'D': if (num("--drain-timeout", optarg, 1, 3600, &v)) return 2; cfg.drain_timeout = (int)v; break;
         case 'L': if (num("--max-line", optarg, 64, 1 << 24, &v)) return 2; cfg.max_line = (size_t)v; break;
         case 'M': if (num("--max-limit", optarg, 1, 100000, &v)) return 2; cfg.max_limit = (uint32_t)v; break;
         case 'W': if (num("--max-window", optarg, 1, 10000000, &v)) return 2; cfg.max_window = (uint32_t)v; break;

@@ -49,7 +49,7 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (quit && !w->draining) {
         w->draining = 1;
-        struct timeval tv = { KSD_DRAIN_SECONDS, 0 };
+        struct timeval tv = { w->srv->cfg.drain_timeout, 0 };
         evtimer_add(w->drain_timer, &tv);
         ksd_conn_drain_all(w);
     }
@@ -60,7 +60,8 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ksd_worker *w = arg;
-    ksd_log("worker %d: replies still unsent after %d s; closing anyway", w->id, KSD_DRAIN_SECONDS);
+    ksd_log("worker %d: replies still unsent after %d s (--drain-timeout); closing anyway", w->id,
+            w->srv->cfg.drain_timeout);
     event_base_loopbreak(w->base);
 }
 

@@ -1191,6 +1191,31 @@ def t_sigterm_unread():
 
 
 @section
+def t_drain_timeout():
+    # A client that never reads its replies cannot hold a stopping daemon
+    # past --drain-timeout: the replies left unsent are dropped and it exits.
+    G = Daemon("G", INDEX, "--drain-timeout", "1", threads=1)
+    c = G.client()
+    c.send("SEARCH limit=200 -- 의\n" * 400)  # far more than the socket buffers hold
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    G.p.send_signal(signal.SIGTERM)
+    try:
+        rc = G.p.wait(60)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.monotonic() - t0
+    log = G.stderr()
+    T.ok(rc == 0 and "replies still unsent after 1 s (--drain-timeout)" in log,
+         "--drain-timeout 1: a client that reads nothing does not keep the stopping daemon (exit %s after %.1f s)"
+         % (rc, took), log[-2000:])
+    c.close()
+    p = subprocess.run([KSD, "-i", INDEX, "--drain-timeout", "0"], capture_output=True, text=True, timeout=30)
+    T.ok(p.returncode == 2 and "--drain-timeout" in p.stderr, "--drain-timeout 0 is refused with a message",
+         (p.returncode, p.stderr))
+
+
+@section
 def t_sigterm():
     pidfile = os.path.join(TMP, "d.pid")
     T.ok(os.path.exists(pidfile) and open(pidfile).read().strip() == str(D.pid),
@@ -1278,7 +1303,9 @@ def main():
         A = Daemon("A", INDEX, "--admin-socket", os.path.join(TMP, "A.sock"))
         B = Daemon("B", INDEX, "--max-connections", "2", "--max-limit", "50", "--max-window", "100")
         C = Daemon("C", C_INDEX, "--admin-socket", os.path.join(TMP, "C.sock"))
-        D = Daemon("D", INDEX, "--no-admin", "--pid-file", os.path.join(TMP, "d.pid"), threads=1)
+        # A generous drain: t_sigterm's pipelined work takes a while under ASan on a loaded machine.
+        D = Daemon("D", INDEX, "--no-admin", "--pid-file", os.path.join(TMP, "d.pid"), "--drain-timeout", "120",
+                   threads=1)
         E = Daemon("E", INDEX, "--idle-timeout", "1")
         t_commands()
         t_json()
@@ -1297,6 +1324,7 @@ def main():
         t_index_unavailable()
         t_reload_under_load()
         t_sigterm_unread()
+        t_drain_timeout()
         t_sigterm()
         t_shutdown_all()
     except Exception as e:  # noqa: BLE001
