@@ -61,7 +61,7 @@ static void usage_build(FILE *f, const char *cmd)
             "  -j, --threads N      analysis threads (default: number of cores); build: the\n"
             "                       scoring segment's threads too (default: the cores, at\n"
             "                       most 8, or KOSEARCH_SEGMENT_THREADS; at most 64)\n"
-            "      --batch N        commit every N documents per thread (build default 10000;\n"
+            "      --batch N        commit every N documents per thread (build default 1000;\n"
             "                       add default: one commit at the end, all or nothing)\n"
             "      --memory-limit MB  build: keep the indexer's memory near MB megabytes by\n"
             "                       committing each thread's shard sooner (at least 300;\n"
@@ -124,6 +124,7 @@ typedef struct build_args {
 #define KS_MEM_BASE_MB 200
 #define KS_MEM_PER_BYTE 16
 #define KS_MEM_MIN_MB 300
+#define KS_BUILD_BATCH 1000 /* build: documents per shard commit (--batch) */
 
 static int parse_build_args(int argc, char **argv, const char *cmd, build_args *a)
 {
@@ -137,7 +138,12 @@ static int parse_build_args(int argc, char **argv, const char *cmd, build_args *
     };
     memset(a, 0, sizeof *a);
     a->inputs = calloc((size_t)argc + 1, sizeof *a->inputs);
-    a->batch = 10000;
+    /* Xapian 1.4 buffers a batch's positions in a std::map per term, and
+     * its lookups (cache misses in deep trees) grew to a quarter of a
+     * build's CPU with batches of 10,000: at 101,000 documents the
+     * Xapian phase took 64.8 s with 1,000 against 184.9 s with 10,000
+     * (bench/RESULTS.md, "Indexer"). Smaller batches also hold less memory. */
+    a->batch = KS_BUILD_BATCH;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     a->threads = nc > 0 ? (int)nc : 1;
     int c;
