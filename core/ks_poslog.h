@@ -42,7 +42,7 @@
 
 #define KS_POSLOG_MAGIC "KSPOSLG\0"
 #define KS_POSLOG_VERSION 1u
-#define KS_POSLOG_BUFFER (1u << 20) /* write buffer per shard */
+#define KS_POSLOG_BUFFER (256u << 10) /* write buffer per shard */
 
 typedef struct ks_poslog_header {
     char magic[8];       /* KS_POSLOG_MAGIC */

@@ -14,6 +14,18 @@
  * memory: one term's positions and start offsets (the largest term's
  * scratch), DOCLENS (4 bytes a document) and CHUNKS (4 bytes a chunk).
  *
+ * Positions: with a build's positions logs (ks_poslog.h, opts->poslogs),
+ * the postings, wdfs and lengths still come from Xapian but each posting's
+ * positions from the log: mapped read-only, shared by the threads, each
+ * thread keeping a cursor in every document's record (4 bytes a document),
+ * which advances one entry per posting because the walk and the records
+ * are both in term order. The log's checksums are checked before the
+ * build; a record that is damaged or holds a term the walk passes by
+ * fails that build, which starts over from Xapian's position lists (so
+ * does a log of another document count); either way the file is the same.
+ * Without a log (`segment`, add, delete, a --compact build) the positions
+ * come from Xapian's lists.
+ *
  * Threads: most of the build is the kernel's, reading position lists
  * (Xapian 1.4 opens a fresh position-table cursor for every posting's list:
  * two 8 KiB preads each), which parallelises. With several threads a cheap
