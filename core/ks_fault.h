@@ -10,7 +10,8 @@
  *   build-stub        build: the stub file naming the shards written
  *   build-meta        build: the index metadata (revision) stamped
  *   segment-part      any segment build: GEN/segment.part written and
- *                     synced, not yet renamed over GEN/segment
+ *                     synced, not yet renamed over GEN/segment (a build's
+ *                     positions logs, GEN/shard-K.poslog, still there)
  *   build-segment     build: the new generation's segment in place
  *   publish-renamed   build: gen-N.tmp renamed to gen-N, `current` not
  *                     yet pointing at it
@@ -25,7 +26,9 @@
  * error paths no outside condition can pick out (tests/unit/test_segment.c):
  *   segment-thread-K  a segment build with several threads: thread K
  *                     (0-based, in term order) after walking its range, its
- *                     temporary files written */
+ *                     temporary files written
+ *   poslog-write      a build's positions log (ks_poslog.h): every flush of
+ *                     its write buffer fails with ENOSPC */
 #ifndef KS_FAULT_H
 #define KS_FAULT_H
 

@@ -1,7 +1,10 @@
 /* The scoring segment: a read-only, memory-mapped snapshot of the Xapian
  * database (terms, postings in blocks, positions, document lengths) built
  * after every change of the index and read by the native query engine
- * (ks_engine.h). Validated when opened: a damaged file is KS_ECORRUPT. */
+ * (ks_engine.h). Validated when opened: a damaged file is KS_ECORRUPT.
+ * A build's segment takes its positions from the positions log the shard
+ * writers kept (ks_poslog.h) instead of Xapian's position lists, which cost
+ * two 8 KiB preads a posting: the same file, byte for byte. */
 #ifndef KS_SEGMENT_H
 #define KS_SEGMENT_H
 
@@ -113,7 +116,8 @@ typedef struct ks_segment ks_segment;
  * POSTINGS and POSITIONS are each streamed through a write buffer into
  * anonymous temporary files in out_path's directory, then copied into
  * place; only one term's positions (per thread), the document lengths (4
- * bytes a document) and the CHUNKS table stay in memory. The disk needs
+ * bytes a document), with a positions log a cursor per thread (4 bytes a
+ * document each), and the CHUNKS table stay in memory. The disk needs
  * room for the segment twice during the copy (the temporary files are
  * released section by section).
  * Threads: the vocabulary is split into term ranges of about equal work
@@ -131,6 +135,15 @@ typedef struct ks_seg_build_opts {
     unsigned threads;    /* 0: the environment's KOSEARCH_SEGMENT_THREADS, else the
                             online CPUs up to KS_SEG_THREADS_DEFAULT_MAX; 1: the
                             single-threaded build; at most KS_SEG_THREADS_MAX */
+    const char *const *poslogs; /* the build's positions logs (ks_poslog.h), shard 0's
+                            first, or NULL: the positions come from Xapian's position
+                            lists. Only for the database they were written with, before
+                            any change (the stub of fresh shards: not compacted, added
+                            to or deleted from). A log that fails validation or does
+                            not match the database is not used: the build starts over
+                            from Xapian's lists and says why in *poslog_note */
+    unsigned nposlogs;   /* entries of poslogs: the shard count */
+    ks_errbuf *poslog_note; /* OUT, optional: empty, or why the logs were not used */
 } ks_seg_build_opts;
 
 #define KS_SEG_BUFFER_SHARED_MIN (1u << 20)
@@ -156,6 +169,10 @@ void ks_segment_close(ks_segment *s);
 /* CRC-32 (zlib's polynomial and values, computed by ks_crc32) of p[0..n),
  * for the section checksums; any n. */
 uint32_t ks_segment_crc(const void *p, uint64_t n);
+
+/* Writes p[0..n) to fd whole, retrying interrupted and short writes: 0, or
+ * -1 with errno (the builders' files: the segment's, the positions log's). */
+int ks_write_all(int fd, const void *p, size_t n);
 
 /* Recomputes every checksum of the segment image file[0..size) in place
  * (8-byte aligned), as the builder would: the CHUNKS table, then each

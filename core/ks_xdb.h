@@ -151,6 +151,13 @@ int ks_xdb_writer_open(const char *path, int mode, ks_xdb_writer **out /* OUT */
 
 /* Adds doc as a new document (no check for an existing id: for fresh shards). */
 int ks_xdb_writer_add(ks_xdb_writer *w, const ks_xdoc *doc, ks_errbuf *eb);
+/* As ks_xdb_writer_add, and then: *docid is the number the database gave
+ * the document, and fn is called for every term of it that has positions,
+ * in term order, with the positions Xapian stores (ascending, distinct;
+ * npos >= 1): the build's positions log (ks_poslog.h). A non-zero return
+ * from fn stops and is returned (the document stays added). */
+int ks_xdb_writer_add_positions(ks_xdb_writer *w, const ks_xdoc *doc, uint32_t *docid /* OUT */, ks_xdb_term_fn fn,
+                                void *ud, ks_errbuf *eb);
 /* Adds doc, or replaces the document carrying the same id term. */
 int ks_xdb_writer_replace(ks_xdb_writer *w, const ks_xdoc *doc, ks_errbuf *eb);
 /* Deletes the document with idterm; *found tells whether one existed. */

@@ -14,6 +14,18 @@
  * memory: one term's positions and start offsets (the largest term's
  * scratch), DOCLENS (4 bytes a document) and CHUNKS (4 bytes a chunk).
  *
+ * Positions: with a build's positions logs (ks_poslog.h, opts->poslogs),
+ * the postings, wdfs and lengths still come from Xapian but each posting's
+ * positions from the log: mapped read-only, shared by the threads, each
+ * thread keeping a cursor in every document's record (4 bytes a document),
+ * which advances one entry per posting because the walk and the records
+ * are both in term order. The log's checksums are checked before the
+ * build; a record that is damaged or holds a term the walk passes by
+ * fails that build, which starts over from Xapian's position lists (so
+ * does a log of another document count); either way the file is the same.
+ * Without a log (`segment`, add, delete, a --compact build) the positions
+ * come from Xapian's lists.
+ *
  * Threads: most of the build is the kernel's, reading position lists
  * (Xapian 1.4 opens a fresh position-table cursor for every posting's list:
  * two 8 KiB preads each), which parallelises. With several threads a cheap
@@ -42,6 +54,7 @@
 
 #include "ks_crc.h"
 #include "ks_fault.h"
+#include "ks_poslog.h"
 #include "ks_xdb.h"
 
 typedef struct buf {
@@ -85,7 +98,7 @@ typedef struct stream {
     int err; /* errno of the first failed write; later puts do nothing */
 } stream;
 
-static int write_all(int fd, const void *p, size_t n)
+int ks_write_all(int fd, const void *p, size_t n)
 {
     const uint8_t *q = p;
     while (n) {
@@ -121,7 +134,7 @@ static int tmpfile_in(const char *dir)
 
 static int stream_flush(stream *s)
 {
-    if (s->n && !s->err && write_all(s->fd, s->p, s->n))
+    if (s->n && !s->err && ks_write_all(s->fd, s->p, s->n))
         s->err = errno;
     s->n = 0;
     return s->err;
@@ -136,7 +149,7 @@ static int stream_put(stream *s, const void *d, size_t n)
     if (s->n + n > s->cap && stream_flush(s))
         return s->err;
     if (n >= s->cap) { /* larger than the buffer: straight to the file */
-        if (write_all(s->fd, d, n))
+        if (ks_write_all(s->fd, d, n))
             s->err = errno;
         return s->err;
     }
@@ -164,6 +177,8 @@ typedef struct builder {
     size_t cap_start;
     buf pos;             /* uint32 positions of the current term */
     int any_pos;
+    const char *term;    /* the current term (borrowed for on_posting) */
+    size_t term_len;
     const char *dir;     /* for messages */
     ks_errbuf *eb;
     /* a thread's range: from <= term < to (NULL: open at that end) */
@@ -171,6 +186,9 @@ typedef struct builder {
     char *from, *to;
     size_t from_len, to_len;
     int index;           /* the range's number, for the failure point */
+    const ks_poslog *pl; /* the build's positions log, or NULL: Xapian's position lists */
+    ks_poslog_cursor cur;/* where this range's walk is in each document's record */
+    int log_failed;      /* the log did not match or was damaged: build again without it */
     atomic_int *stop;    /* set by the first thread that fails */
     int rc;              /* the thread's result */
     ks_errbuf own_eb;    /* the thread's messages (ks_errbuf is not shared) */
@@ -231,7 +249,22 @@ static int on_posting(void *ud, uint32_t docid, uint32_t wdf, const uint32_t *po
         b->cap_start = nc;
     }
     b->start[b->npost++] = (uint32_t)(b->pos.n / 4);
-    if (npos) {
+    if (b->pl) { /* Xapian gave no positions (want_pos 0): the log's */
+        ks_poslog_hit hit;
+        int rc = ks_poslog_find(b->pl, &b->cur, docid, b->term, b->term_len, &hit, b->eb);
+        if (!rc && hit.npos) {
+            if (buf_reserve(&b->pos, (size_t)hit.npos * 4))
+                return ks_seterr(b->eb, KS_ENOMEM, "out of memory");
+            if (!(rc = ks_poslog_decode(&hit, (uint32_t *)(void *)(b->pos.p + b->pos.n), b->eb))) {
+                b->pos.n += (size_t)hit.npos * 4;
+                b->any_pos = 1;
+            }
+        }
+        if (rc) {
+            b->log_failed = 1;
+            return rc;
+        }
+    } else if (npos) {
         b->any_pos = 1;
         if (buf_put(&b->pos, pos, npos * sizeof *pos))
             return ks_seterr(b->eb, KS_ENOMEM, "out of memory");
@@ -258,7 +291,9 @@ static int on_term(void *ud, const char *term, size_t len, uint32_t termfreq)
     b->npost = 0;
     b->pos.n = 0;
     b->any_pos = 0;
-    int rc = ks_xdb_postings(b->db, term, len, 1, on_posting, b, b->eb);
+    b->term = term;
+    b->term_len = len;
+    int rc = ks_xdb_postings(b->db, term, len, !b->pl, on_posting, b, b->eb);
     if (!rc)
         rc = flush_block(b);
     if (rc)
@@ -384,7 +419,7 @@ static int copy_rebased(builder *b, stream *s, int sect, const rebase *rb, int f
         rebase_entries(sect, s->p, r, rb);
         if (crc)
             *crc = ks_crc32(*crc, s->p, r);
-        if (write_all(fd, s->p, r))
+        if (ks_write_all(fd, s->p, r))
             return ks_seterr(b->eb, KS_EIO, "cannot write %s: %m", part);
     }
     return 0;
@@ -421,7 +456,7 @@ static int copy_raw(builder *b, stream *s, int fd, chunker *ck, uint32_t *crc, c
     for (uint64_t at = (uint64_t)in, r; at < s->size; at += r) {
         if (!(r = read_back(b, s, at, s->cap)))
             return KS_EIO;
-        if (write_all(fd, s->p, r))
+        if (ks_write_all(fd, s->p, r))
             return ks_seterr(b->eb, KS_EIO, "cannot write %s: %m", part);
     }
     return 0;
@@ -606,6 +641,7 @@ static void builder_free(builder *b)
     }
     free(b->pos.p);
     free(b->start);
+    ks_poslog_cursor_free(&b->cur);
 }
 
 /* Builds ranges b[0..nr) with one thread each while this one reads the
@@ -657,12 +693,14 @@ int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *e
 
 int ks_segment_build_buffered(const char *xapian_path, const char *out_path, size_t buffer_bytes, ks_errbuf *eb)
 {
-    ks_seg_build_opts o = { buffer_bytes, 0 };
+    ks_seg_build_opts o = { .buffer_bytes = buffer_bytes };
     return ks_segment_build_with(xapian_path, out_path, &o, eb);
 }
 
-int ks_segment_build_with(const char *xapian_path, const char *out_path, const ks_seg_build_opts *opts,
-                          ks_errbuf *eb)
+/* One build, with positions from pl (NULL: Xapian's). *log_failed is set
+ * when it failed because of the log. */
+static int build_once(const char *xapian_path, const char *out_path, const ks_seg_build_opts *opts,
+                      const ks_poslog *pl, int *log_failed, ks_errbuf *eb)
 {
     chunker ck;
     memset(&ck, 0, sizeof ck);
@@ -686,6 +724,12 @@ int ks_segment_build_with(const char *xapian_path, const char *out_path, const k
         goto out;
     if (st.lastdocid >= UINT32_MAX) {
         rc = ks_seterr(eb, KS_ETOOBIG, "too many document numbers for a segment");
+        goto out;
+    }
+    if (pl && ks_poslog_doccount(pl) != st.doccount) {
+        *log_failed = 1;
+        rc = ks_seterr(eb, KS_ECORRUPT, "the positions log holds %llu documents, the database %llu",
+                       (unsigned long long)ks_poslog_doccount(pl), (unsigned long long)st.doccount);
         goto out;
     }
     sp.want = threads;
@@ -716,6 +760,11 @@ int ks_segment_build_with(const char *xapian_path, const char *out_path, const k
             r->to = sp.term[nr];
             r->to_len = sp.len[nr];
         }
+        r->pl = pl;
+        if (pl && (rc = ks_poslog_cursor_init(&r->cur, pl, r->from, r->from_len, eb))) {
+            nr++;
+            goto out;
+        }
     }
     lens = calloc(st.lastdocid + 1, sizeof *lens);
     if (!lens) {
@@ -745,7 +794,7 @@ int ks_segment_build_with(const char *xapian_path, const char *out_path, const k
     /* the header goes last, when the CHUNKS table is known */
     ks_seg_header h;
     memset(&h, 0, sizeof h);
-    if (write_all(fd, &h, sizeof h)) {
+    if (ks_write_all(fd, &h, sizeof h)) {
         rc = ks_seterr(eb, KS_EIO, "cannot write %s: %m", part);
         goto out;
     }
@@ -772,7 +821,7 @@ int ks_segment_build_with(const char *xapian_path, const char *out_path, const k
             rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
             goto out;
         }
-        if (write_all(fd, zero, pad)) {
+        if (ks_write_all(fd, zero, pad)) {
             rc = ks_seterr(eb, KS_EIO, "cannot write %s: %m", part);
             goto out;
         }
@@ -812,9 +861,9 @@ int ks_segment_build_with(const char *xapian_path, const char *out_path, const k
     int bad = 0;
     for (int i = KS_SEG_DOCLENS; i < KS_SEG_NSECT && !bad; i++) {
         uint64_t n = size[i];
-        bad = write_all(fd, tail[i - KS_SEG_DOCLENS] ? tail[i - KS_SEG_DOCLENS] : zero, n);
+        bad = ks_write_all(fd, tail[i - KS_SEG_DOCLENS] ? tail[i - KS_SEG_DOCLENS] : zero, n);
         if (!bad && (n & 7))
-            bad = write_all(fd, zero, 8 - (n & 7));
+            bad = ks_write_all(fd, zero, 8 - (n & 7));
     }
     if (!bad)
         bad = pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h;
@@ -834,6 +883,8 @@ out:
         close(fd);
     if (rc)
         unlink(part);
+    for (size_t k = 0; rc && k < nr; k++)
+        *log_failed |= b[k].log_failed;
     ks_xdb_close(db);
     free(lens);
     for (size_t k = 0; k < nr; k++)
@@ -843,4 +894,26 @@ out:
         free(sp.term[k]);
     free(ck.out.p);
     return rc;
+}
+
+int ks_segment_build_with(const char *xapian_path, const char *out_path, const ks_seg_build_opts *opts,
+                          ks_errbuf *eb)
+{
+    ks_errbuf ignore, *note = opts && opts->poslog_note ? opts->poslog_note : &ignore;
+    note->msg[0] = 0;
+    if (!opts || !opts->nposlogs)
+        return build_once(xapian_path, out_path, opts, NULL, &(int){ 0 }, eb);
+    /* with the log, unless it fails validation: then from Xapian, as always */
+    ks_poslog *pl = NULL;
+    int log_failed = 0;
+    int rc = ks_poslog_open(opts->poslogs, opts->nposlogs, &pl, note);
+    if (!rc) {
+        rc = build_once(xapian_path, out_path, opts, pl, &log_failed, eb);
+        ks_poslog_close(pl);
+        if (!rc || !log_failed)
+            return rc;
+        memcpy(note->msg, eb->msg, sizeof note->msg);
+        eb->msg[0] = 0;
+    }
+    return build_once(xapian_path, out_path, opts, NULL, &(int){ 0 }, eb);
 }

@@ -288,10 +288,16 @@ static int cmd_build(int argc, char **argv)
     ks_xdb_writer **w = calloc((size_t)a.threads, sizeof *w);
     const char **shards = calloc((size_t)a.threads, sizeof *shards);
     char (*shard_paths)[KS_INDEX_PATH_MAX + 32] = calloc((size_t)a.threads, sizeof *shard_paths);
+    /* The positions log of each shard (ks_poslog.h), for the segment build;
+     * not with --compact, which renumbers the documents. */
+    ks_poslog_writer **logw = calloc((size_t)a.threads, sizeof *logw);
+    const char **logs = calloc((size_t)a.threads, sizeof *logs);
+    char (*log_paths)[KS_INDEX_PATH_MAX + 32] = calloc((size_t)a.threads, sizeof *log_paths);
+    int nlogs = 0; /* logs written (to delete before publication) */
     ks_pipeline_stats st;
     memset(&st, 0, sizeof st);
     tmp[0] = 0;
-    if (!w || !shards || !shard_paths) {
+    if (!w || !shards || !shard_paths || !logw || !logs || !log_paths) {
         fprintf(stderr, "%s build: out of memory\n", prog);
         return EXIT_FAILURE_;
     }
@@ -305,12 +311,20 @@ static int cmd_build(int argc, char **argv)
         shards[i] = shard_paths[i];
         if ((rc = ks_xdb_writer_open(shard_paths[i], KS_XDB_CREATE_BULK, &w[i], &eb)))
             goto fail;
+        if (!a.compact) {
+            snprintf(log_paths[i], sizeof log_paths[i], "%s/shard-%d.poslog", tmp, i);
+            logs[i] = log_paths[i];
+            if ((rc = ks_poslog_writer_open(log_paths[i], (unsigned)i, (unsigned)a.threads, &logw[i], &eb)))
+                goto fail;
+            nlogs++;
+        }
     }
     /* --memory-limit: each shard may buffer its share of what the fixed part leaves */
     uint64_t commit_bytes = a.memory_mb ? ((uint64_t)(a.memory_mb - KS_MEM_BASE_MB) << 20) / KS_MEM_PER_BYTE /
                                               (uint64_t)a.threads
                                         : 0;
-    ks_pipeline_opts po = { a.threads, w, 0, 1, a.batch, commit_bytes, a.strict, !a.quiet && isatty(2), a.quiet, 1 };
+    ks_pipeline_opts po = { a.threads, w, 0, 1, a.batch, commit_bytes, a.strict, !a.quiet && isatty(2), a.quiet, 1,
+                            a.compact ? NULL : logw };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
     for (int i = 0; i < a.threads; i++) {
         ks_errbuf ceb;
@@ -319,6 +333,14 @@ static int cmd_build(int argc, char **argv)
         if (crc && !rc) {
             rc = crc;
             eb = ceb;
+        }
+        if (logw[i]) { /* a log that cannot be written fails the build, as a shard would */
+            crc = ks_poslog_writer_close(logw[i], rc == 0, &ceb);
+            logw[i] = NULL;
+            if (crc && !rc) {
+                rc = crc;
+                eb = ceb;
+            }
         }
     }
     if (rc)
@@ -359,9 +381,18 @@ static int cmd_build(int argc, char **argv)
          * published: readers never see a generation without one. */
         char segp[sizeof path + 16];
         snprintf(segp, sizeof segp, "%s/segment", tmp);
-        ks_seg_build_opts so = { 0, a.threads_set ? (unsigned)a.threads : 0 };
-        if ((rc = ks_segment_build_with(path, segp, &so, &eb)))
+        ks_errbuf note = { "" };
+        ks_seg_build_opts so = { 0, a.threads_set ? (unsigned)a.threads : 0, nlogs ? logs : NULL,
+                                 (unsigned)nlogs, &note };
+        rc = ks_segment_build_with(path, segp, &so, &eb);
+        /* the logs are a build artefact: never published */
+        for (int i = 0; i < nlogs; i++)
+            unlink(log_paths[i]);
+        if (rc)
             goto fail;
+        if (note.msg[0] && !a.quiet)
+            fprintf(stderr, "%s build: the positions log was not used (%s): the segment was built from "
+                            "Xapian's position lists\n", prog, note.msg);
     }
     ks_fault_point("build-segment");
     if ((rc = ks_indexdir_publish(a.index, tmp, fin, &eb)))
@@ -373,14 +404,19 @@ static int cmd_build(int argc, char **argv)
     free(w);
     free(shards);
     free(shard_paths);
+    free(logw);
+    free(logs);
+    free(log_paths);
     free(a.inputs);
     return st.bad ? EXIT_BAD_RECORDS : 0;
 fail:
-    for (int i = 0; i < a.threads; i++)
-        if (w[i]) {
-            ks_errbuf ignore;
+    for (int i = 0; i < a.threads; i++) {
+        ks_errbuf ignore;
+        if (w && w[i])
             ks_xdb_writer_close(w[i], 0, &ignore);
-        }
+        if (logw && logw[i])
+            ks_poslog_writer_close(logw[i], 0, &ignore);
+    }
     if (tmp[0])
         ks_indexdir_rmtree(tmp);
     ks_indexdir_unlock(lock);
@@ -390,6 +426,9 @@ fail:
     free(w);
     free(shards);
     free(shard_paths);
+    free(logw);
+    free(logs);
+    free(log_paths);
     free(a.inputs);
     return EXIT_FAILURE_;
 }
@@ -406,7 +445,7 @@ static int rebuild_segment(const char *xpath, unsigned threads, ks_errbuf *eb)
     if (n < 6 || strcmp(xpath + n - 6, "xapian") != 0)
         return ks_seterr(eb, KS_EINVAL, "unexpected database path %s", xpath);
     snprintf(segp, sizeof segp, "%.*ssegment", (int)(n - 6), xpath);
-    ks_seg_build_opts so = { 0, threads };
+    ks_seg_build_opts so = { .threads = threads };
     return ks_segment_build_with(xpath, segp, &so, eb);
 }
 
@@ -508,7 +547,7 @@ static int cmd_add(int argc, char **argv)
      * all or nothing, even if killed: --batch commits only bound memory,
      * as the copy is published at the end. */
     ks_pipeline_opts po = { 1, &lc.w, 1, 0, a.batch_set ? a.batch : (unsigned long)-1, 0, a.strict,
-                            !a.quiet && isatty(2), a.quiet, 0 };
+                            !a.quiet && isatty(2), a.quiet, 0, NULL };
     rc = ks_pipeline_run(rd, &po, &st, &eb);
 out:
     rc = live_finish(&lc, rc, &eb);

@@ -29,6 +29,7 @@ typedef struct worker {
     batch *q[QUEUE_CAP];
     int head, count, closing;
     ks_xdb_writer *w;
+    ks_poslog_writer *log;      /* NULL: none */
     const ks_pipeline_opts *o;
     atomic_uint_fast64_t docs;
     uint64_t invalid;
@@ -98,6 +99,16 @@ static void push(worker *wk, batch *b)
     pthread_mutex_unlock(&wk->mu);
 }
 
+/* Adds d to the worker's shard and its positions to the worker's log. */
+static int add_logged(worker *wk, const ks_xdoc *d)
+{
+    uint32_t docid = 0;
+    int rc = ks_xdb_writer_add_positions(wk->w, d, &docid, ks_poslog_put_term, wk->log, &wk->eb);
+    if (rc && ks_poslog_writer_error(wk->log)[0]) /* the log's failure, not Xapian's */
+        return ks_seterr(&wk->eb, rc, "%s", ks_poslog_writer_error(wk->log));
+    return rc ? rc : ks_poslog_end_doc(wk->log, docid, &wk->eb);
+}
+
 static void *work(void *arg)
 {
     worker *wk = arg;
@@ -114,7 +125,9 @@ static void *work(void *arg)
             ks_xdoc d;
             int rc = ks_docbuild_make(&db, an, r->id, r->id_len, r->title, r->title_len, r->body,
                                       r->body_len, r->data, r->data_len, &d, &wk->eb);
-            if (!rc)
+            if (!rc && wk->log)
+                rc = add_logged(wk, &d);
+            else if (!rc)
                 rc = wk->o->replace ? ks_xdb_writer_replace(wk->w, &d, &wk->eb)
                                     : ks_xdb_writer_add(wk->w, &d, &wk->eb);
             if (rc) {
@@ -196,6 +209,7 @@ int ks_pipeline_run(ks_reader *r, const ks_pipeline_opts *o, ks_pipeline_stats *
         pthread_mutex_init(&wk[i].mu, NULL);
         pthread_cond_init(&wk[i].cv, NULL);
         wk[i].w = o->writers[i];
+        wk[i].log = o->poslogs ? o->poslogs[i] : NULL;
         wk[i].o = o;
         wk[i].abort = &abort_flag;
         if (pthread_create(&wk[i].th, NULL, work, &wk[i]) != 0) {

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "ks_poslog.h"
 #include "ks_xdb.h"
 #include "records.h"
 
@@ -21,6 +22,8 @@ typedef struct ks_pipeline_opts {
     int progress;              /* show progress on stderr */
     int quiet;                 /* no bad-record messages beyond the count */
     int commit_at_end;         /* each worker commits its writer when done (build: shards flush in parallel) */
+    ks_poslog_writer **poslogs;/* NULL, or one per worker: each document's positions go to its
+                                  worker's log too (build, fresh shards: ks_poslog.h) */
 } ks_pipeline_opts;
 
 typedef struct ks_pipeline_stats {

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 CORPUS="$KS_SHARED/corpus/ko-corpus.jsonl.gz"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
-plan 53
+plan 66
 mk_tmp
 IDX="$T/idx"
 
@@ -150,3 +150,35 @@ check_eq "segment -j 0 is refused with exit 2" 2 "$("$INDEXER" segment -j 0 "$ID
 check_eq "--memory-limit below 300 MB is refused with exit 2" 2 "$("$INDEXER" build -q --memory-limit 100 -i "$CORPUS" -o "$T/ml" >/dev/null 2>&1; echo $?)"
 "$INDEXER" build -q --memory-limit 300 -i "$CORPUS" -o "$T/ml" 2>/dev/null
 check_eq "a build under --memory-limit 300 (frequent commits) indexes every document" 2020 "$(info_docs "$T/ml")"
+
+# --- the build's positions log (core/ks_poslog.h) -------------------------------
+# A build takes the segment's positions from the logs its shard writers keep;
+# the segment must be byte for byte the one `segment` rebuilds from Xapian's
+# position lists, and the logs must be gone before publication.
+for opts in "-j 1" "-j 2" "-j 3" "-j 3 --batch 7"; do
+  rm -rf "$T/pl"
+  # shellcheck disable=SC2086
+  "$INDEXER" build $opts -i "$CORPUS" -o "$T/pl" 2>"$T/pl.err"
+  rc=$?
+  check "build $opts exits 0 with the positions log used (no fallback note) and no log left" sh -c \
+    "[ $rc = 0 ] && ! grep -q 'positions log' '$T/pl.err' && [ -z \"\$(find '$T/pl' -name '*.poslog')\" ]"
+  cp "$T/pl/current/segment" "$T/pl.seg"
+  "$INDEXER" segment "$T/pl" >/dev/null
+  check "build $opts: the segment from the log is byte for byte the one rebuilt from Xapian" cmp "$T/pl.seg" "$T/pl/current/segment"
+done
+rm -rf "$T/plc"
+"$INDEXER" build -q --compact -j 2 -i "$CORPUS" -o "$T/plc" 2>/dev/null
+cp "$T/plc/current/segment" "$T/plc.seg"
+"$INDEXER" segment "$T/plc" >/dev/null
+check "build --compact (renumbered documents: no log) gives the segment rebuilt from Xapian" cmp "$T/plc.seg" "$T/plc/current/segment"
+KOSEARCH_FAULT_FAIL_AT=poslog-write "$INDEXER" build -q -i "$CORPUS" -o "$T/pl" 2>"$T/pl.err"
+check_eq "a positions log that cannot be written (KOSEARCH_FAULT_FAIL_AT=poslog-write) fails the build with exit 2" 2 $?
+check "... saying why, and the previous index is intact" sh -c \
+  "grep -q 'cannot write the positions log .*No space left on device' '$T/pl.err' && cmp '$T/pl.seg' '$T/pl/current/segment' && [ \"\$(ls '$T/pl' | grep -c tmp)\" = 0 ]"
+# (in a command substitution with stderr closed: the shell's "Killed" note goes nowhere)
+rc=$( { KOSEARCH_FAULT_KILL_AT=segment-part "$INDEXER" build -q -i "$CORPUS" -o "$T/pl" >/dev/null 2>&1; echo $?; } 2>/dev/null )
+check "a build killed during its segment build (exit $rc) leaves its logs in the unpublished gen-N.tmp" sh -c \
+  "[ $rc = 137 ] && ls '$T'/pl/gen-*.tmp/shard-0.poslog >/dev/null 2>&1"
+"$INDEXER" build -q -i "$CORPUS" -o "$T/pl" 2>/dev/null
+check "the next build sweeps them: no positions log anywhere in the index" sh -c \
+  "[ -z \"\$(find '$T/pl' -name '*.poslog')\" ] && ! ls -d '$T'/pl/gen-*.tmp >/dev/null 2>&1"

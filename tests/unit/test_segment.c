@@ -236,7 +236,7 @@ static void test_buffer_sizes(void **state)
 static uint8_t *build_threads(const char *xapian, const char *path, unsigned threads, size_t buffer, size_t *n)
 {
     ks_errbuf eb = { "" };
-    ks_seg_build_opts o = { buffer, threads };
+    ks_seg_build_opts o = { .buffer_bytes = buffer, .threads = threads };
     int rc = ks_segment_build_with(xapian, path, &o, &eb);
     if (rc)
         fail_msg("build with %u threads, buffer %zu: %d %s", threads, buffer, rc, eb.msg);
@@ -360,7 +360,7 @@ static void test_build_errors(void **state)
         lim.rlim_cur = limits[i % 2];
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
         eb.msg[0] = 0;
-        ks_seg_build_opts o = { 64, i < 2 ? 1 : 3 };
+        ks_seg_build_opts o = { .buffer_bytes = 64, .threads = i < 2 ? 1 : 3 };
         int rc = ks_segment_build_with(stub, out, &o, &eb);
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
         if (rc != KS_EIO || !strstr(eb.msg, "File too large"))
@@ -376,7 +376,7 @@ static void test_build_errors(void **state)
         snprintf(at, sizeof at, "segment-thread-%d", k);
         setenv("KOSEARCH_FAULT_FAIL_AT", at, 1);
         eb.msg[0] = 0;
-        ks_seg_build_opts o = { 0, 3 };
+        ks_seg_build_opts o = { .threads = 3 };
         int rc = ks_segment_build_with(stub, out, &o, &eb);
         if (rc != KS_EIO || !strstr(eb.msg, "No space left on device") || !strstr(eb.msg, sub))
             fail_msg("%s: %d %s", at, rc, eb.msg);
