@@ -14,7 +14,7 @@
 #include "ks_document.h"
 
 #define BATCH 64        /* records per hand-off: amortises the locking */
-#define QUEUE_CAP 4     /* batches waiting per worker: bounds memory */
+#define QUEUE_CAP 4     /* batches waiting per worker (the queue holds QUEUE_CAP * workers): bounds memory */
 #define MAX_REPORTED 100 /* bad records described one by one; the rest are only counted */
 
 typedef struct batch {
@@ -22,12 +22,22 @@ typedef struct batch {
     int n;
 } batch;
 
+/* The one queue between the reader and every worker: whichever worker is
+ * free takes the next batch. (With a queue per worker the reader waited
+ * for room in one worker's queue, often one in a long Xapian commit, while
+ * another worker ran dry: at 101,000 documents one shard's thread was idle
+ * about a seventh of the time.) */
+typedef struct queue {
+    pthread_mutex_t mu;
+    pthread_cond_t items;       /* signalled on push and close */
+    pthread_cond_t room;        /* signalled on pop */
+    batch **q;
+    int cap, head, count, closing;
+} queue;
+
 typedef struct worker {
     pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;          /* signalled on push, pop and close */
-    batch *q[QUEUE_CAP];
-    int head, count, closing;
+    queue *in;                  /* shared by all workers */
     ks_xdb_writer *w;
     ks_poslog_writer *log;      /* NULL: none */
     const ks_pipeline_opts *o;
@@ -52,51 +62,40 @@ static void free_batch(batch *b)
     free(b);
 }
 
-static batch *pop(worker *wk)
+/* The next batch, or NULL once the queue is closed and empty. */
+static batch *pop(queue *qu)
 {
-    pthread_mutex_lock(&wk->mu);
-    while (!wk->count && !wk->closing)
-        pthread_cond_wait(&wk->cv, &wk->mu);
+    pthread_mutex_lock(&qu->mu);
+    while (!qu->count && !qu->closing)
+        pthread_cond_wait(&qu->items, &qu->mu);
     batch *b = NULL;
-    if (wk->count) {
-        b = wk->q[wk->head];
-        wk->head = (wk->head + 1) % QUEUE_CAP;
-        wk->count--;
-        pthread_cond_broadcast(&wk->cv);
+    if (qu->count) {
+        b = qu->q[qu->head];
+        qu->head = (qu->head + 1) % qu->cap;
+        qu->count--;
+        pthread_cond_signal(&qu->room);
     }
-    pthread_mutex_unlock(&wk->mu);
+    pthread_mutex_unlock(&qu->mu);
     return b;
 }
 
-/* Index of the worker with the fewest queued batches: a worker busy in a
- * long Xapian flush then does not hold up the reader while another idles
- * (strict round-robin did). Documents are independent in a build; an add
- * has one worker. A count may be stale by the time push() runs: that only
- * picks a less ideal worker, and push() still waits for room. */
-static int least_loaded(worker *wk, int n)
+static void push(queue *qu, batch *b)
 {
-    int best = 0, best_count = QUEUE_CAP + 1;
-    for (int i = 0; i < n; i++) {
-        pthread_mutex_lock(&wk[i].mu);
-        int c = wk[i].count;
-        pthread_mutex_unlock(&wk[i].mu);
-        if (c < best_count) {
-            best = i;
-            best_count = c;
-        }
-    }
-    return best;
+    pthread_mutex_lock(&qu->mu);
+    while (qu->count == qu->cap)
+        pthread_cond_wait(&qu->room, &qu->mu);
+    qu->q[(qu->head + qu->count) % qu->cap] = b;
+    qu->count++;
+    pthread_cond_signal(&qu->items);
+    pthread_mutex_unlock(&qu->mu);
 }
 
-static void push(worker *wk, batch *b)
+static void close_queue(queue *qu)
 {
-    pthread_mutex_lock(&wk->mu);
-    while (wk->count == QUEUE_CAP)
-        pthread_cond_wait(&wk->cv, &wk->mu);
-    wk->q[(wk->head + wk->count) % QUEUE_CAP] = b;
-    wk->count++;
-    pthread_cond_broadcast(&wk->cv);
-    pthread_mutex_unlock(&wk->mu);
+    pthread_mutex_lock(&qu->mu);
+    qu->closing = 1;
+    pthread_cond_broadcast(&qu->items);
+    pthread_mutex_unlock(&qu->mu);
 }
 
 /* Adds d to the worker's shard and its positions to the worker's log. */
@@ -119,7 +118,7 @@ static void *work(void *arg)
     unsigned long since_commit = 0;
     uint64_t since_bytes = 0;
     batch *b;
-    while ((b = pop(wk))) {
+    while ((b = pop(wk->in))) {
         for (int i = 0; i < b->n && !wk->err && !atomic_load(wk->abort); i++) {
             const ks_record *r = &b->rec[i];
             ks_xdoc d;
@@ -198,16 +197,21 @@ int ks_pipeline_run(ks_reader *r, const ks_pipeline_opts *o, ks_pipeline_stats *
     int n = o->nworkers;
     atomic_int abort_flag = 0;
     worker *wk = calloc((size_t)n, sizeof *wk);
+    queue qu = { .cap = QUEUE_CAP * n };
+    qu.q = calloc((size_t)qu.cap, sizeof *qu.q);
     ks_idset *ids = o->dedupe ? ks_idset_new() : NULL;
-    if (!wk || (o->dedupe && !ids)) {
+    if (!wk || !qu.q || (o->dedupe && !ids)) {
         free(wk);
+        free(qu.q);
         ks_idset_free(ids);
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
     }
+    pthread_mutex_init(&qu.mu, NULL);
+    pthread_cond_init(&qu.items, NULL);
+    pthread_cond_init(&qu.room, NULL);
     int started = 0, rc = 0;
     for (int i = 0; i < n; i++) {
-        pthread_mutex_init(&wk[i].mu, NULL);
-        pthread_cond_init(&wk[i].cv, NULL);
+        wk[i].in = &qu;
         wk[i].w = o->writers[i];
         wk[i].log = o->poslogs ? o->poslogs[i] : NULL;
         wk[i].o = o;
@@ -270,7 +274,7 @@ int ks_pipeline_run(ks_reader *r, const ks_pipeline_opts *o, ks_pipeline_stats *
             break;
         }
         if (++cur->n == BATCH) {
-            push(&wk[least_loaded(wk, n)], cur);
+            push(&qu, cur);
             cur = NULL;
         }
         if (o->progress) {
@@ -282,17 +286,12 @@ int ks_pipeline_run(ks_reader *r, const ks_pipeline_opts *o, ks_pipeline_stats *
         }
     }
     if (cur && cur->n && !rc)
-        push(&wk[least_loaded(wk, n)], cur);
+        push(&qu, cur);
     else if (cur)
         free_batch(cur);
     if (rc)
         atomic_store(&abort_flag, 1);
-    for (int i = 0; i < started; i++) {
-        pthread_mutex_lock(&wk[i].mu);
-        wk[i].closing = 1;
-        pthread_cond_broadcast(&wk[i].cv);
-        pthread_mutex_unlock(&wk[i].mu);
-    }
+    close_queue(&qu);
     for (int i = 0; i < started; i++)
         pthread_join(wk[i].th, NULL);
     if (o->progress) {
@@ -304,9 +303,11 @@ int ks_pipeline_run(ks_reader *r, const ks_pipeline_opts *o, ks_pipeline_stats *
         st->invalid_utf8 += wk[i].invalid;
         if (wk[i].err && !rc)
             rc = ks_seterr(eb, wk[i].err, "%s", wk[i].eb.msg);
-        pthread_mutex_destroy(&wk[i].mu);
-        pthread_cond_destroy(&wk[i].cv);
     }
+    pthread_mutex_destroy(&qu.mu);
+    pthread_cond_destroy(&qu.items);
+    pthread_cond_destroy(&qu.room);
+    free(qu.q);
     st->bytes = ks_reader_raw_bytes(r);
     st->seconds = now() - t0;
     free(wk);

@@ -1,7 +1,8 @@
 /* The indexing pipeline: the calling thread reads and validates records;
  * worker threads analyse them and write to their own Xapian writer (one
- * shard each for a build, the one live database for an add). Batches go to
- * the least-loaded worker through bounded queues, so memory stays bounded. */
+ * shard each for a build, the one live database for an add). Batches go
+ * through one bounded queue that every worker takes from, so a worker in a
+ * long commit never holds up the others, and memory stays bounded. */
 #ifndef KS_PIPELINE_H
 #define KS_PIPELINE_H
 
