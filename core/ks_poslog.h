@@ -126,4 +126,9 @@ int ks_poslog_find(const ks_poslog *pl, ks_poslog_cursor *c, uint32_t docid, con
                    ks_poslog_hit *hit /* OUT */, ks_errbuf *eb);
 int ks_poslog_decode(const ks_poslog_hit *hit, uint32_t *out /* npos */, ks_errbuf *eb);
 
+/* A hint: fetch into the cache where ks_poslog_find will next read docid's
+ * record (a walk reads the records in a random order). Reads nothing past
+ * the offset table; does nothing for a document the log does not hold. */
+void ks_poslog_prefetch(const ks_poslog *pl, const ks_poslog_cursor *c, uint32_t docid);
+
 #endif

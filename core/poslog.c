@@ -429,13 +429,27 @@ int ks_poslog_find(const ks_poslog *pl, ks_poslog_cursor *c, uint32_t docid, con
     return ks_seterr(eb, KS_ECORRUPT, "positions log: damaged record of document %u", docid);
 }
 
+void ks_poslog_prefetch(const ks_poslog *pl, const ks_poslog_cursor *c, uint32_t docid)
+{
+    unsigned k = (unsigned)((docid - 1u) % pl->n);
+    uint64_t local = (docid - 1u) / pl->n + 1;
+    if (docid == 0 || docid >= c->n || local > pl->s[k].ndocs)
+        return;
+    uint32_t at = c->at[docid];
+    __builtin_prefetch(pl->s[k].data + pl->s[k].table[local - 1] + (at ? at - 1 : 0));
+}
+
 int ks_poslog_decode(const ks_poslog_hit *hit, uint32_t *out, ks_errbuf *eb)
 {
     const uint8_t *p = hit->p;
     uint64_t v = 0;
     for (uint32_t i = 0; i < hit->npos; i++) {
         uint32_t d;
-        if (get_varint(&p, hit->end, &d) || (i && d == 0) || (v += d) > UINT32_MAX)
+        if (p < hit->end && *p < 0x80) /* most gaps are one byte */
+            d = *p++;
+        else if (get_varint(&p, hit->end, &d))
+            return ks_seterr(eb, KS_ECORRUPT, "positions log: damaged positions");
+        if ((i && d == 0) || (v += d) > UINT32_MAX)
             return ks_seterr(eb, KS_ECORRUPT, "positions log: damaged positions");
         out[i] = (uint32_t)v;
     }

@@ -207,11 +207,51 @@ static int put(builder *b, int sect, const void *d, size_t n)
     return err ? stream_error(b, err) : 0;
 }
 
+/* How many postings ahead the log's records are prefetched: each lookup
+ * lands at a random place in a log far larger than the caches. */
+#define LOG_PREFETCH 8
+
+/* The positions of the pending block's postings, from the log (on_posting
+ * only queues them): each posting's start offset and decoded positions,
+ * in posting order, with the records of the postings LOG_PREFETCH ahead
+ * prefetched. */
+static int log_block(builder *b)
+{
+    uint32_t n = b->nblk;
+    for (uint32_t i = 0; i < n && i < LOG_PREFETCH; i++)
+        ks_poslog_prefetch(b->pl, &b->cur, b->doc[i]);
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + LOG_PREFETCH < n)
+            ks_poslog_prefetch(b->pl, &b->cur, b->doc[i + LOG_PREFETCH]);
+        b->start[b->npost++] = (uint32_t)(b->pos.n / 4);
+        ks_poslog_hit hit;
+        int rc = ks_poslog_find(b->pl, &b->cur, b->doc[i], b->term, b->term_len, &hit, b->eb);
+        if (!rc && hit.npos) {
+            if (buf_reserve(&b->pos, (size_t)hit.npos * 4))
+                return ks_seterr(b->eb, KS_ENOMEM, "out of memory");
+            if (!(rc = ks_poslog_decode(&hit, (uint32_t *)(void *)(b->pos.p + b->pos.n), b->eb))) {
+                b->pos.n += (size_t)hit.npos * 4;
+                b->any_pos = 1;
+            }
+        }
+        if (rc) {
+            b->log_failed = 1;
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Encodes the pending block of the current term. */
 static int flush_block(builder *b)
 {
     if (!b->nblk)
         return 0;
+    if (b->pl) {
+        int rc = log_block(b);
+        if (rc)
+            return rc;
+    }
     uint8_t tmp[2 * (KS_SEG_BLOCK * 4 + KS_SEG_BLOCK / 4 + 16)];
     ks_seg_block blk;
     memset(&blk, 0, sizeof blk);
@@ -240,7 +280,8 @@ static int flush_block(builder *b)
 static int on_posting(void *ud, uint32_t docid, uint32_t wdf, const uint32_t *pos, size_t npos)
 {
     builder *b = ud;
-    if (b->npost + 1 >= b->cap_start) {
+    /* postings so far, those queued for log_block included */
+    if (b->npost + (b->pl ? b->nblk : 0) + 1 >= b->cap_start) {
         size_t nc = b->cap_start ? b->cap_start * 2 : 1024;
         uint32_t *ns = realloc(b->start, nc * sizeof *ns);
         if (!ns)
@@ -248,23 +289,11 @@ static int on_posting(void *ud, uint32_t docid, uint32_t wdf, const uint32_t *po
         b->start = ns;
         b->cap_start = nc;
     }
-    b->start[b->npost++] = (uint32_t)(b->pos.n / 4);
-    if (b->pl) { /* Xapian gave no positions (want_pos 0): the log's */
-        ks_poslog_hit hit;
-        int rc = ks_poslog_find(b->pl, &b->cur, docid, b->term, b->term_len, &hit, b->eb);
-        if (!rc && hit.npos) {
-            if (buf_reserve(&b->pos, (size_t)hit.npos * 4))
-                return ks_seterr(b->eb, KS_ENOMEM, "out of memory");
-            if (!(rc = ks_poslog_decode(&hit, (uint32_t *)(void *)(b->pos.p + b->pos.n), b->eb))) {
-                b->pos.n += (size_t)hit.npos * 4;
-                b->any_pos = 1;
-            }
-        }
-        if (rc) {
-            b->log_failed = 1;
-            return rc;
-        }
-    } else if (npos) {
+    /* With the log, Xapian gave no positions (want_pos 0): the block's
+     * are looked up together when it is flushed (log_block). */
+    if (!b->pl)
+        b->start[b->npost++] = (uint32_t)(b->pos.n / 4);
+    if (!b->pl && npos) {
         b->any_pos = 1;
         if (buf_put(&b->pos, pos, npos * sizeof *pos))
             return ks_seterr(b->eb, KS_ENOMEM, "out of memory");
