@@ -23,6 +23,7 @@
 #include "ks_poslog.h"
 #include "ks_segment.h"
 #include "ks_xdb.h"
+#include "unit_files.h"
 
 #define NDOCS 200
 #define NSHARDS 3
@@ -122,27 +123,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    rewind(f);
-    uint8_t *p = malloc(*n ? *n : 1);
-    assert_int_equal(fread(p, 1, *n, f), *n);
-    fclose(f);
-    return p;
-}
-
-static void spit(const char *path, const uint8_t *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* Builds out with logs[0..n) on threads; the note says whether they were
  * used (empty) or why not; the file must be the reference's bytes. */
 static void build_and_compare(const char *const *lp, unsigned n, unsigned threads, ks_errbuf *note)
@@ -154,7 +134,7 @@ static void build_and_compare(const char *const *lp, unsigned n, unsigned thread
         fprintf(stderr, "# %s\n", eb.msg);
     assert_int_equal(rc, 0);
     size_t a, b;
-    uint8_t *want = slurp(ref, &a), *got = slurp(out, &b);
+    uint8_t *want = unit_slurp(ref, &a), *got = unit_slurp(out, &b);
     assert_int_equal(a, b);
     assert_memory_equal(want, got, a);
     free(want);
@@ -180,7 +160,7 @@ static void check_fallback(const uint8_t *img, size_t n, const char *why)
 {
     char bad[160];
     snprintf(bad, sizeof bad, "%s/bad.poslog", dir);
-    spit(bad, img, n);
+    unit_spit(bad, img, n);
     const char *lp[NSHARDS] = { logp[0], bad, logp[2] };
     for (unsigned t = 1; t <= 3; t += 2) {
         ks_errbuf note = { "" };
@@ -196,7 +176,7 @@ static void test_damaged_logs_fall_back(void **state)
 {
     (void)state;
     size_t n;
-    uint8_t *img = slurp(logp[1], &n);
+    uint8_t *img = unit_slurp(logp[1], &n);
     uint8_t *copy = malloc(n);
     ks_poslog_header h;
     memcpy(&h, img, sizeof h);
@@ -218,7 +198,7 @@ static void test_damaged_logs_fall_back(void **state)
 
     /* shard 0's log where shard 1's should be */
     free(img);
-    img = slurp(logp[0], &n);
+    img = unit_slurp(logp[0], &n);
     check_fallback(img, n, "another shard");
     free(img);
     free(copy);

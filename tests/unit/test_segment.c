@@ -25,6 +25,7 @@
 #include "ks_query.h"
 #include "ks_segment.h"
 #include "ks_xdb.h"
+#include "unit_files.h"
 
 #define NDOCS 700
 
@@ -170,22 +171,9 @@ static void test_round_trip(void **state)
     ks_segment_close(w.seg);
 }
 
-static uint8_t *slurp_path(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    rewind(f);
-    uint8_t *p = malloc(*n ? *n : 1);
-    assert_int_equal(fread(p, 1, *n, f), *n);
-    fclose(f);
-    return p;
-}
-
 static uint8_t *slurp(size_t *n)
 {
-    return slurp_path(segpath, n);
+    return unit_slurp(segpath, n);
 }
 
 /* The streaming builder writes the same bytes whatever its buffer size:
@@ -197,7 +185,7 @@ static void test_buffer_sizes(void **state)
 {
     (void)state;
     size_t n;
-    uint8_t *want = slurp_path(segpath, &n);
+    uint8_t *want = unit_slurp(segpath, &n);
     size_t sizes[] = { 1, 64, 4096, 65536, 0 };
     setenv("KOSEARCH_SEGMENT_CHUNK", "64", 1); /* as setup built it */
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes + 1; i++) {
@@ -215,7 +203,7 @@ static void test_buffer_sizes(void **state)
         if (rc)
             fail_msg("build %zu: %d %s", i, rc, eb.msg);
         size_t m;
-        uint8_t *got = slurp_path(path, &m);
+        uint8_t *got = unit_slurp(path, &m);
         assert_int_equal(m, n);
         assert_memory_equal(got, want, n);
         ks_segment_seal(got, m);
@@ -240,7 +228,7 @@ static uint8_t *build_threads(const char *xapian, const char *path, unsigned thr
     int rc = ks_segment_build_with(xapian, path, &o, &eb);
     if (rc)
         fail_msg("build with %u threads, buffer %zu: %d %s", threads, buffer, rc, eb.msg);
-    uint8_t *p = slurp_path(path, n);
+    uint8_t *p = unit_slurp(path, n);
     unlink(path);
     return p;
 }
@@ -265,10 +253,7 @@ static void check_threads(const char *xapian, const char *tag)
         }
     ks_segment *s;
     ks_errbuf eb;
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(want, 1, n, f), n);
-    fclose(f);
+    unit_spit(path, want, n);
     assert_int_equal(ks_segment_open(path, &s, &eb), 0);
     assert_int_equal(ks_segment_verify(s, &eb), 0);
     ks_segment_close(s);
@@ -435,10 +420,7 @@ static int walk_all(const ks_segment *s, ks_errbuf *eb)
 static void write_file(const char *name, const uint8_t *p, size_t n, char *path, size_t cap)
 {
     snprintf(path, cap, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
+    unit_spit(path, p, n);
 }
 
 /* dir/name := p[0..n), opened: the open's result, the segment in *s. */
