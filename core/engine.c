@@ -45,6 +45,8 @@ struct ks_engine {
     double kmin;      /* smallest K: the largest length part of a term's score */
     uint64_t scored;  /* postings scored by the last search */
     uint64_t postings; /* postings of the last search's terms */
+    struct plist *pl; /* PL_SLOTS cached position-holding lists, lazily */
+    size_t pl_used, pl_bytes, pl_max;
 };
 
 static void rl_free(ks_engine *e, rlist *r)
@@ -80,6 +82,42 @@ static int rl_alloc(ks_engine *e, rlist *r, size_t n, int pidx)
     return 0;
 }
 
+/* ---- postings that hold positions ------------------------------------------
+ * A unigram is stored with positions only where it is a word of its own
+ * (core/document.c): for 창 or 의 a small part of its postings, yet a phrase
+ * can match only there. The spacing variants of a query word put such
+ * unigrams in phrases (PHRASE(창, 이의) for 창이의): at 1M documents leaving
+ * those variants out halved the engine's median on all-words queries, most
+ * of it spent walking the documents that hold the unigram and the other
+ * terms to find positions in few of them. So a phrase takes
+ * such a term's candidates from the list of its postings that hold
+ * positions, built from the segment's position start table on first use
+ * and kept by the engine (one per thread), for terms where that is at
+ * most a quarter of the postings. A search starts with an empty cache when
+ * the lists passed pl_max bytes or filled three quarters of the slots, never
+ * during one: its phrases hold pointers into the lists. */
+#define PL_SLOTS 4096                 /* a power of two */
+#define PL_DENSE UINT32_MAX           /* n: too many to be worth a list */
+
+typedef struct plist {
+    const ks_seg_term *t; /* NULL: empty slot */
+    uint32_t n;           /* postings with positions, or PL_DENSE */
+    uint32_t *doc, *pidx, *wdf; /* ascending docs; posting numbers in t; wdfs */
+} plist;
+
+static void pl_clear(ks_engine *e)
+{
+    if (!e->pl)
+        return;
+    for (size_t i = 0; i < PL_SLOTS; i++) {
+        free(e->pl[i].doc);
+        free(e->pl[i].pidx);
+        free(e->pl[i].wdf);
+    }
+    memset(e->pl, 0, PL_SLOTS * sizeof *e->pl);
+    e->pl_used = e->pl_bytes = 0;
+}
+
 int ks_engine_new(const ks_segment *seg, ks_engine **out, ks_errbuf *eb)
 {
     *out = NULL;
@@ -88,6 +126,7 @@ int ks_engine_new(const ks_segment *seg, ks_engine **out, ks_errbuf *eb)
         return ks_seterr(eb, KS_ENOMEM, "out of memory");
     e->seg = seg;
     e->h = ks_segment_header(seg);
+    e->pl_max = KS_ENGINE_LIST_CACHE;
     e->K = malloc((e->h->lastdocid + 1) * sizeof *e->K);
     if (!e->K) {
         free(e);
@@ -97,12 +136,19 @@ int ks_engine_new(const ks_segment *seg, ks_engine **out, ks_errbuf *eb)
     return 0;
 }
 
+void ks_engine_set_list_cache(ks_engine *e, size_t max_bytes)
+{
+    e->pl_max = max_bytes;
+}
+
 void ks_engine_free(ks_engine *e)
 {
     if (!e)
         return;
     free(e->K);
     free(e->wdf);
+    pl_clear(e);
+    free(e->pl);
     ks_bufpool_clear(&e->pool);
     free(e);
 }
@@ -169,6 +215,28 @@ static uint32_t gallop_blocks(const ks_seg_block *blk, uint32_t lo, uint32_t nb,
     while (lo < hi) { /* first in [lo, hi) with last >= d, else hi */
         uint32_t mid = lo + (hi - lo) / 2;
         if (blk[mid].last < d)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* First index >= i in a[0..n) (ascending) whose value is >= d (n if
+ * none): exponential steps, then binary search. */
+static size_t seek_u32(const uint32_t *a, size_t n, size_t i, uint32_t d)
+{
+    size_t step = 1, lo = i, hi = i;
+    while (hi < n && a[hi] < d) {
+        lo = hi + 1;
+        hi = lo + step;
+        step *= 2;
+    }
+    if (hi > n)
+        hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < d)
             lo = mid + 1;
         else
             hi = mid;
@@ -347,8 +415,9 @@ static int eval_and(ks_engine *e, const ks_plan_node *n, const rlist *filter, rl
     return rc;
 }
 
-/* out = a ∪ b with scores summed where both match. */
-static int merge_or(ks_engine *e, const rlist *a, const rlist *b, rlist *out)
+/* out = a ∪ b; where both match, the scores summed (sum) or a's (the same
+ * document scored alike by two passes). */
+static int merge_or(ks_engine *e, const rlist *a, const rlist *b, int sum, rlist *out)
 {
     memset(out, 0, sizeof *out);
     if (rl_alloc(e, out, a->n + b->n, 0))
@@ -363,7 +432,9 @@ static int merge_or(ks_engine *e, const rlist *a, const rlist *b, rlist *out)
             out->score[n++] = b->score[j++];
         } else {
             out->doc[n] = a->doc[i];
-            out->score[n++] = a->score[i++] + b->score[j++];
+            out->score[n++] = sum ? a->score[i] + b->score[j] : a->score[i];
+            i++;
+            j++;
         }
     }
     out->n = n;
@@ -377,7 +448,7 @@ static int eval_or(ks_engine *e, const ks_plan_node *n, const rlist *filter, rli
         rlist r, m;
         rc = eval(e, e->plan->kids[n->first + i], filter, &r);
         if (!rc && r.n) {
-            rc = merge_or(e, out, &r, &m);
+            rc = merge_or(e, out, &r, 1, &m);
             if (!rc) {
                 rl_free(e, out);
                 *out = m;
@@ -397,22 +468,7 @@ static uint32_t skip_to_gt(const uint32_t *p, uint32_t c, uint32_t m, uint32_t x
 {
     if (c >= m || p[c] > x || ++c >= m || p[c] > x)
         return c;
-    uint32_t lo = c + 1, step = 1, hi = lo;
-    while (hi < m && p[hi] <= x) {
-        lo = hi + 1;
-        hi = lo + step;
-        step *= 2;
-    }
-    if (hi > m)
-        hi = m;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (p[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return x == UINT32_MAX ? m : (uint32_t)seek_u32(p, m, c + 1, x + 1);
 }
 
 /* The exact case of phrase_at (window == k): there the greedy rule
@@ -490,28 +546,160 @@ static int phrase_at(const uint32_t *const *pos, const uint32_t *npos, uint32_t 
     return 0;
 }
 
-static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter, rlist *out)
+/* Whether term bytes s[0..len) are one non-ASCII character after an
+ * optional title: prefix: a unigram, the only kind of term stored without
+ * positions in some documents (bigrams and Latin words always hold them). */
+static int is_unigram(const char *s, size_t len)
 {
-    const ks_plan *p = e->plan;
+    size_t pl = strlen(KS_PREFIX_TITLE);
+    if (len > pl && memcmp(s, KS_PREFIX_TITLE, pl) == 0) {
+        s += pl;
+        len -= pl;
+    }
+    unsigned char c = (unsigned char)s[0];
+    size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    return want && len == want;
+}
+
+/* *out: the list of t's postings that hold positions, or NULL to take all
+ * its postings (t is not a unigram, or most of its postings hold
+ * positions). Built on first use, then kept (see PL_SLOTS). */
+static int positioned(ks_engine *e, const ks_seg_term *t, const plist **out)
+{
+    *out = NULL;
+    if (!is_unigram(ks_segment_term_bytes(e->seg, t), t->str_len))
+        return 0;
+    if (!e->pl && !(e->pl = calloc(PL_SLOTS, sizeof *e->pl)))
+        return oom(e);
+    size_t h = (size_t)(((uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull) >> 40) & (PL_SLOTS - 1);
+    while (e->pl[h].t && e->pl[h].t != t)
+        h = (h + 1) & (PL_SLOTS - 1);
+    if (e->pl[h].t) {
+        *out = e->pl[h].n == PL_DENSE ? NULL : &e->pl[h];
+        return 0;
+    }
+    if (e->pl_used * 4 >= PL_SLOTS * 3)
+        return 0; /* full until the next search clears it: all postings */
+    const uint32_t *st;
+    int rc = ks_segment_position_starts(e->seg, t, &st, e->eb);
+    if (rc)
+        return rc;
+    uint32_t tf = t->termfreq, cnt = 0;
+    for (uint32_t i = 0; st && i < tf; i++)
+        cnt += st[i + 1] > st[i];
+    plist *p = &e->pl[h];
+    if ((uint64_t)cnt * 4 > tf) {
+        *p = (plist){ t, PL_DENSE, NULL, NULL, NULL };
+        e->pl_used++;
+        return 0;
+    }
+    plist q = { t, cnt, NULL, NULL, NULL };
+    if (cnt) {
+        q.doc = malloc(cnt * sizeof *q.doc);
+        q.pidx = malloc(cnt * sizeof *q.pidx);
+        q.wdf = malloc(cnt * sizeof *q.wdf);
+        if (!q.doc || !q.pidx || !q.wdf) {
+            free(q.doc);
+            free(q.pidx);
+            free(q.wdf);
+            return oom(e);
+        }
+        const ks_seg_block *blk = ks_segment_blocks(e->seg, t);
+        uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK], m = 0;
+        for (uint32_t j = 0; !rc && j < t->n_blocks; j++) {
+            uint64_t first = (uint64_t)j * KS_SEG_BLOCK;
+            uint32_t bn = blk[j].n, any = 0;
+            /* posting numbers are j * KS_SEG_BLOCK + i (eval_term): every
+             * block but the last is full */
+            if (bn > KS_SEG_BLOCK || (j + 1 < t->n_blocks && bn != KS_SEG_BLOCK) || first + bn > tf) {
+                rc = ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+                break;
+            }
+            for (uint32_t i = 0; i < bn; i++)
+                any |= st[first + i + 1] > st[first + i];
+            if (!any || (rc = ks_segment_decode(e->seg, &blk[j], doc, wdf, e->eb)))
+                continue;
+            for (uint32_t i = 0; i < bn && m < cnt; i++)
+                if (st[first + i + 1] > st[first + i]) {
+                    q.doc[m] = doc[i];
+                    q.pidx[m] = (uint32_t)(first + i);
+                    q.wdf[m++] = wdf[i];
+                }
+        }
+        if (!rc && m != cnt)
+            rc = ks_seterr(e->eb, KS_ECORRUPT, "segment blocks disagree with the term; rebuild the index");
+        if (rc) {
+            free(q.doc);
+            free(q.pidx);
+            free(q.wdf);
+            return rc;
+        }
+    }
+    *p = q;
+    e->pl_used++;
+    e->pl_bytes += (size_t)cnt * 12;
+    *out = p;
+    return 0;
+}
+
+/* As eval_term with want_pidx 1 or 2, from list pl instead of a term's
+ * postings: its entries whose documents are in filter (NULL: all). */
+static int eval_list(ks_engine *e, const plist *pl, const rlist *filter, int want_pidx, rlist *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!pl->n || (filter && !filter->n))
+        return 0;
+    size_t most = filter && filter->n < pl->n ? filter->n : pl->n;
+    if (rl_alloc(e, out, most, want_pidx))
+        return oom(e);
+    size_t n = 0;
+    if (!filter) {
+        memcpy(out->doc, pl->doc, pl->n * sizeof *out->doc);
+        memcpy(out->pidx, pl->pidx, pl->n * sizeof *out->pidx);
+        memcpy(out->wdf, pl->wdf, pl->n * sizeof *out->wdf);
+        n = pl->n;
+    } else {
+        size_t a = 0, b = 0;
+        while (a < pl->n && b < filter->n) {
+            uint32_t x = pl->doc[a], y = filter->doc[b];
+            if (x < y) {
+                a = seek_u32(pl->doc, pl->n, a + 1, y);
+            } else if (y < x) {
+                b = seek_u32(filter->doc, filter->n, b + 1, x);
+            } else {
+                out->doc[n] = x;
+                out->pidx[n] = pl->pidx[a];
+                out->wdf[n] = pl->wdf[a];
+                if (want_pidx > 1)
+                    out->fidx[n] = (uint32_t)b;
+                n++;
+                a++;
+                b++;
+            }
+        }
+    }
+    out->n = n;
+    return 0;
+}
+
+/* One evaluation of phrase node n (2 <= k <= KS_PHRASE_MAX terms t[],
+ * all present) over filter: its terms' lists chained rarest first, each
+ * filtering the next, then the positions of the documents holding them
+ * all. over[i], when not NULL, gives term i's candidates instead of all its
+ * postings: those that hold positions. */
+static int phrase_pass(ks_engine *e, const ks_plan_node *n, const ks_seg_term *const *t, const plist *const *over,
+                       const rlist *filter, rlist *out)
+{
     memset(out, 0, sizeof *out);
     uint32_t k = n->n;
-    if (k == 1)
-        return eval(e, p->kids[n->first], filter, out);
-    if (k > KS_PHRASE_MAX)
-        return ks_seterr(e->eb, KS_EUNSUPPORTED, "phrase of more than %d terms", KS_PHRASE_MAX);
-    const ks_seg_term *t[KS_PHRASE_MAX];
     uint32_t order[KS_PHRASE_MAX];
+    uint64_t size[KS_PHRASE_MAX];
     for (uint32_t i = 0; i < k; i++) {
-        const ks_plan_node *c = &p->nodes[p->kids[n->first + i]];
-        if (c->op != KS_PLAN_TERM)
-            return ks_seterr(e->eb, KS_EUNSUPPORTED, "phrase of a non-term");
-        t[i] = ks_segment_find(e->seg, ks_plan_term(p, c), c->term_len);
-        if (!t[i])
-            return 0; /* a term absent: no phrase anywhere */
         order[i] = i;
+        size[i] = over[i] ? over[i]->n : t[i]->termfreq;
     }
     for (uint32_t i = 1; i < k; i++)
-        for (uint32_t j = i; j > 0 && t[order[j]]->termfreq < t[order[j - 1]]->termfreq; j--) {
+        for (uint32_t j = i; j > 0 && size[order[j]] < size[order[j - 1]]; j--) {
             uint32_t x = order[j];
             order[j] = order[j - 1];
             order[j - 1] = x;
@@ -521,7 +709,8 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     int rc = 0;
     const rlist *f = filter;
     for (uint32_t i = 0; i < k && !rc; i++) {
-        rc = eval_term(e, t[order[i]], f, i ? 2 : 1, &L[order[i]]);
+        uint32_t o = order[i];
+        rc = over[o] ? eval_list(e, over[o], f, i ? 2 : 1, &L[o]) : eval_term(e, t[o], f, i ? 2 : 1, &L[o]);
         f = &L[order[i]];
         if (!f->n)
             break;
@@ -601,6 +790,76 @@ static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter,
     ks_bufpool_put(&e->pool, sw, swcap);
     for (uint32_t i = 0; i < k; i++)
         rl_free(e, &L[i]);
+    return rc;
+}
+
+static int eval_phrase(ks_engine *e, const ks_plan_node *n, const rlist *filter, rlist *out)
+{
+    const ks_plan *p = e->plan;
+    memset(out, 0, sizeof *out);
+    uint32_t k = n->n;
+    if (k == 1)
+        return eval(e, p->kids[n->first], filter, out);
+    if (k > KS_PHRASE_MAX)
+        return ks_seterr(e->eb, KS_EUNSUPPORTED, "phrase of more than %d terms", KS_PHRASE_MAX);
+    const ks_seg_term *t[KS_PHRASE_MAX];
+    const plist *over[KS_PHRASE_MAX];
+    for (uint32_t i = 0; i < k; i++) {
+        const ks_plan_node *c = &p->nodes[p->kids[n->first + i]];
+        if (c->op != KS_PLAN_TERM)
+            return ks_seterr(e->eb, KS_EUNSUPPORTED, "phrase of a non-term");
+        t[i] = ks_segment_find(e->seg, ks_plan_term(p, c), c->term_len);
+        if (!t[i])
+            return 0; /* a term absent: no phrase anywhere */
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < k && !rc; i++)
+        rc = positioned(e, t[i], &over[i]);
+    if (rc)
+        return rc;
+    /* Xapian's quirk (phrase_pass): the first term of an exact phrase stands
+     * at 0 where it holds no positions, so there the phrase matches if the
+     * second term stands at 1, the first position of the title (positions
+     * start at KS_TITLE_POS_BASE, the body's far after), which the title:
+     * copy of the term holds too (core/document.c). So a second pass over
+     * the documents with the second term in the title finds those. In a
+     * title: phrase the terms are those copies already: no shortcut. */
+    int exact = (n->window < k ? k : n->window) == k;
+    const ks_seg_term *title2 = NULL;
+    int quirk = exact && over[0];
+    if (quirk) {
+        const ks_plan_node *c = &p->nodes[p->kids[n->first + 1]];
+        size_t pl = strlen(KS_PREFIX_TITLE);
+        char buf[512];
+        if ((c->term_len >= pl && memcmp(ks_plan_term(p, c), KS_PREFIX_TITLE, pl) == 0) ||
+            pl + c->term_len > sizeof buf) {
+            over[0] = NULL;
+            quirk = 0;
+        } else {
+            memcpy(buf, KS_PREFIX_TITLE, pl);
+            memcpy(buf + pl, ks_plan_term(p, c), c->term_len);
+            title2 = ks_segment_find(e->seg, buf, pl + c->term_len);
+        }
+    }
+    rlist a;
+    rc = phrase_pass(e, n, t, over, filter, &a);
+    if (rc || !quirk || !title2) {
+        *out = a;
+        return rc;
+    }
+    rlist f2, b, m;
+    memset(&b, 0, sizeof b);
+    rc = eval_term(e, title2, filter, 1, &f2);
+    over[0] = NULL;
+    if (!rc && f2.n)
+        rc = phrase_pass(e, n, t, over, &f2, &b);
+    rl_free(e, &f2);
+    if (!rc)
+        rc = merge_or(e, &a, &b, 0, &m);
+    rl_free(e, &a);
+    rl_free(e, &b);
+    if (!rc)
+        *out = m;
     return rc;
 }
 
@@ -755,22 +1014,7 @@ static int threshold(ks_engine *e, const rlist *c, size_t k, double *theta)
 /* First index >= i in r's documents that is >= d (r->n if none), galloping. */
 static size_t seek_doc(const rlist *r, size_t i, uint32_t d)
 {
-    size_t step = 1, lo = i, hi = i;
-    while (hi < r->n && r->doc[hi] < d) {
-        lo = hi + 1;
-        hi = lo + step;
-        step *= 2;
-    }
-    if (hi > r->n)
-        hi = r->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->doc[mid] < d)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return seek_u32(r->doc, r->n, i, d);
 }
 
 /* Term t over every document, except that a block whose postings score
@@ -931,7 +1175,7 @@ static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *es
         else
             rc = eval(e, c->id, NULL, &c->r);
         if (rc || (rc = exclude(e, not, &c->r)) ||
-            (rc = merge_or(e, &U, &c->r, &mU)))
+            (rc = merge_or(e, &U, &c->r, 1, &mU)))
             break;
         rl_free(e, &U);
         U = mU;
@@ -1053,6 +1297,8 @@ int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uin
     e->plan = plan;
     e->scored = 0;
     e->postings = 0;
+    if (e->pl_bytes > e->pl_max || e->pl_used * 4 >= PL_SLOTS * 3)
+        pl_clear(e);
     for (size_t i = 0; i < plan->n_nodes; i++)
         if (plan->nodes[i].op == KS_PLAN_TERM) {
             const ks_seg_term *t = ks_segment_find(e->seg, ks_plan_term(plan, &plan->nodes[i]), plan->nodes[i].term_len);

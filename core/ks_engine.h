@@ -41,6 +41,13 @@ int ks_engine_search(ks_engine *e, const ks_plan *plan, const ks_bm25 *bm25, uin
                      int prune, ks_engine_hit *hits /* OUT */, size_t *nhits /* OUT */, uint64_t *total /* OUT */,
                      int *estimated /* OUT */, ks_errbuf *eb);
 
+/* The engine keeps, per unigram used in a phrase, the list of its postings
+ * that hold positions (built on first use; core/engine.c): up to
+ * KS_ENGINE_LIST_CACHE bytes by default, after which it starts again empty.
+ * Sets that bound (0: a list is kept only until the next one is built). */
+#define KS_ENGINE_LIST_CACHE ((size_t)32 << 20)
+void ks_engine_set_list_cache(ks_engine *e, size_t max_bytes);
+
 /* The work of e's last search: postings scored (phrase matches count one
  * per term) and the postings of the plan's terms, for benchmarks. */
 void ks_engine_last_work(const ks_engine *e, uint64_t *scored /* OUT */, uint64_t *postings /* OUT */);

@@ -217,6 +217,14 @@ int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, 
  * without positions). KS_ECORRUPT on a bad offset. */
 int ks_segment_positions_total(const ks_segment *s, const ks_seg_term *t, uint64_t *total, ks_errbuf *eb);
 
+/* The start table of t's positions: *starts (NULL for a term without
+ * positions) has termfreq + 1 entries, and posting i holds
+ * (*starts)[i + 1] - (*starts)[i] positions (0: none). Checked: verified,
+ * ascending and inside the section, so KS_ECORRUPT otherwise. The scan is
+ * linear in the term's postings: for a reader that wants the postings that
+ * hold positions, not for one lookup (ks_segment_positions). */
+int ks_segment_position_starts(const ks_segment *s, const ks_seg_term *t, const uint32_t **starts, ks_errbuf *eb);
+
 /* Document lengths, indexed by docid (lastdocid + 1 entries). */
 const uint32_t *ks_segment_doclens(const ks_segment *s);
 

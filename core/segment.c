@@ -529,6 +529,28 @@ int ks_segment_positions_total(const ks_segment *s, const ks_seg_term *t, uint64
     return rc;
 }
 
+int ks_segment_position_starts(const ks_segment *s, const ks_seg_term *t, const uint32_t **starts, ks_errbuf *eb)
+{
+    *starts = NULL;
+    if (!t->has_pos)
+        return 0;
+    const uint32_t *st = (const uint32_t *)(s->positions + t->pos_off);
+    uint64_t base = (uint64_t)((const uint8_t *)st - s->map), head = ((uint64_t)t->termfreq + 1) * 4;
+    int rc = verify_range(s, base, head, eb);
+    if (rc)
+        return rc;
+    uint64_t room = s->h->sect[KS_SEG_POSITIONS].size - t->pos_off - head;
+    /* a branch-free pass; the table could change under us (see the top), so
+     * the caller must still not read positions past what this checked */
+    uint32_t bad = (uint64_t)st[t->termfreq] * 4 > room;
+    for (uint32_t i = 0; i < t->termfreq; i++)
+        bad |= st[i + 1] < st[i];
+    if (bad)
+        return ks_seterr(eb, KS_ECORRUPT, "segment positions are damaged; rebuild the index");
+    *starts = st;
+    return 0;
+}
+
 int ks_segment_positions(const ks_segment *s, const ks_seg_term *t, uint32_t i, const uint32_t **pos, uint32_t *n,
                          ks_errbuf *eb)
 {

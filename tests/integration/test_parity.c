@@ -592,7 +592,7 @@ int main(void)
     long ngen = 10000;
     if (getenv("KS_PARITY_QUERIES"))
         ngen = atol(getenv("KS_PARITY_QUERIES"));
-    printf("1..7\n");
+    printf("1..8\n");
     ks_errbuf eb = { "" };
     /* The kernel the daemon would pick (or KOSEARCH_SIMD's): parity holds for each. */
     if (ks_score_select(ks_score_env(), &eb)) {
@@ -689,6 +689,16 @@ int main(void)
      * every dev query that planned above also ran through both for it. */
     size_t nlat = latency(dq, ndq);
     ok(nlat > 0 && nlat + 50 >= ndq, "latency measured on %zu of %zu dev queries", nlat, ndq);
+    /* The engine's lists of the postings that hold positions (phrases with
+     * unigrams) built afresh for every search, the cache emptied before each:
+     * the same answers. */
+    ks_engine_set_list_cache(eng, 0);
+    long cmp0 = compared[NKINDS], mis0 = mism[NKINDS];
+    for (size_t i = 0; i < ndq; i++)
+        run_query(dq[i], NKINDS);
+    ok(compared[NKINDS] - cmp0 == cmp0 && mism[NKINDS] == mis0,
+       "dev queries again, the engine's list cache emptied before every search: %ld plans compared, %ld mismatches",
+       compared[NKINDS] - cmp0, mism[NKINDS] - mis0);
     for (size_t i = 0; i < ndq; i++)
         free(dq[i]);
     free(dq);

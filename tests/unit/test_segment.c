@@ -702,6 +702,52 @@ static void test_engine_matches_xapian(void **state)
     ks_segment_close(seg);
 }
 
+/* ks_segment_position_starts: for every term with positions, the table
+ * gives each posting's count as ks_segment_positions does; a table made to
+ * descend (and the file resealed, so only this check can see it) is
+ * KS_ECORRUPT. */
+static void test_position_starts(void **state)
+{
+    (void)state;
+    ks_errbuf eb = { "" };
+    ks_segment *s;
+    assert_int_equal(ks_segment_open(segpath, &s, &eb), 0);
+    const ks_seg_header *h = ks_segment_header(s);
+    const ks_seg_term *victim = NULL;
+    for (uint64_t k = 0; k < h->n_terms; k++) {
+        const ks_seg_term *t = ks_segment_term_at(s, k);
+        const uint32_t *st;
+        assert_int_equal(ks_segment_position_starts(s, t, &st, &eb), 0);
+        assert_true((st != NULL) == (t->has_pos != 0));
+        for (uint32_t i = 0; st && i < t->termfreq; i++) {
+            const uint32_t *pos;
+            uint32_t np;
+            assert_int_equal(ks_segment_positions(s, t, i, &pos, &np, &eb), 0);
+            assert_int_equal(np, st[i + 1] - st[i]);
+        }
+        if (st && t->termfreq >= 2 && st[1] > st[0] && !victim)
+            victim = t;
+    }
+    assert_non_null(victim);
+    size_t at = h->sect[KS_SEG_POSITIONS].off + victim->pos_off + 4; /* starts[1] */
+    uint64_t vk = 0;
+    while (ks_segment_term_at(s, vk) != victim)
+        vk++;
+    ks_segment_close(s);
+    size_t n;
+    uint8_t *p = slurp(&n);
+    uint32_t big = 0xfffffff0u;
+    memcpy(p + at, &big, 4); /* starts[1] > starts[2]: descends */
+    ks_segment_seal(p, n);
+    assert_int_equal(open_bytes("starts-bad", p, n, &s, &eb), 0);
+    const uint32_t *st = (const uint32_t *)1;
+    assert_int_equal(ks_segment_position_starts(s, ks_segment_term_at(s, vk), &st, &eb), KS_ECORRUPT);
+    assert_null(st);
+    assert_non_null(strstr(eb.msg, "positions are damaged"));
+    ks_segment_close(s);
+    free(p);
+}
+
 /* OR with pruning (MaxScore): "title:z" (14 documents, rare, wdf 3) bounds
  * far above "a" (every document), so after z's documents the top 10 is
  * settled and a is scored only over them: the pages must be the unpruned
@@ -771,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_engine_damaged_block),
         cmocka_unit_test(test_engine_matches_xapian),
         cmocka_unit_test(test_engine_or_pruned),
+        cmocka_unit_test(test_position_starts),
         cmocka_unit_test(test_buffer_sizes),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_build_errors),
