@@ -13,6 +13,8 @@
 #include "ks_bufpool.h"
 #include "ks_score.h"
 
+#include <unicode/utf8.h>
+
 /* The kernel is the one the dispatcher selected at start-up (ks_score_select:
  * KOSEARCH_SIMD or the widest the CPU supports); every variant gives the
  * scalar reference's scores bit for bit. */
@@ -556,9 +558,9 @@ static int is_unigram(const char *s, size_t len)
         s += pl;
         len -= pl;
     }
-    unsigned char c = (unsigned char)s[0];
-    size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-    return want && len == want;
+    int32_t i = 0;
+    U8_FWD_1((const uint8_t *)s, i, (int32_t)len); /* as core/plan.c splits a first character */
+    return (unsigned char)s[0] >= 0x80 && (size_t)i == len;
 }
 
 /* *out: the list of t's postings that hold positions, or NULL to take all
