@@ -13,7 +13,7 @@
 
 #include "ks_error.h"
 
-/* ---- file format (version 2), all integers little-endian -----------------
+/* ---- file format (version 3), all integers little-endian -----------------
  *
  *   header      ks_seg_header, 256 bytes at offset 0
  *   sections    each at an 8-byte aligned offset given in the header, in
@@ -35,24 +35,27 @@
  *     DOCLENS   uint32 length[lastdocid + 1], indexed by document number
  *               (0 for numbers not in use)
  *     CHUNKS    uint32 crc32 of each chunk_size bytes of the file from
- *               POSTINGS' offset to the end of POSITIONS (the last chunk
- *               shorter)
- *   Opening checks the header, every section's bounds, the checksums of
- *   the small sections (DICT, STRINGS, BLOCKS, DOCLENS, CHUNKS: about 5% of
- *   the file) and every term's and block's entry. POSTINGS and POSITIONS
- *   (the other 95%) are checked a chunk at a time the first time a reader
- *   touches the chunk, so opening a segment of millions of documents costs
- *   a fraction of a second and never reads the bulk of it, while no
- *   damaged byte is ever used: a bad chunk makes the query touching it fail
- *   with KS_ECORRUPT.
+ *               DICT's offset to the end of POSITIONS (the padding
+ *               between sections included; the last chunk shorter)
+ *   Opening checks the header, every section's bounds and order, and the
+ *   checksums of DOCLENS and CHUNKS (4 bytes a document and a chunk): it
+ *   takes milliseconds and never reads the rest. Everything else is checked
+ *   a chunk at a time the first time a reader touches the chunk, and a
+ *   dictionary entry's offsets, order and blocks the first time it is
+ *   looked up, so no damaged byte is ever used: a bad chunk of POSTINGS or
+ *   POSITIONS makes the query touching it fail with KS_ECORRUPT; a bad
+ *   dictionary entry or block index marks the segment damaged (see
+ *   ks_segment_damaged). ks_segment_verify checks everything at once.
+ *   Version 2 (until 2026-12) covered only POSTINGS and POSITIONS with
+ *   CHUNKS and checked the rest at open.
  *   Document numbers are Xapian's (interleaved across shards). A block
  *   holds KS_SEG_BLOCK postings except the term's last one. */
 
 #define KS_SEG_MAGIC "KSSEGMT\0"
-#define KS_SEG_VERSION 2u
+#define KS_SEG_VERSION 3u
 #define KS_SEG_BLOCK 128
 #define KS_SEG_PAD 32
-#define KS_SEG_CHUNK (1u << 20) /* bytes per lazily verified checksum; the
+#define KS_SEG_CHUNK (1u << 16) /* bytes per lazily verified checksum; the
                                    builder takes KOSEARCH_SEGMENT_CHUNK from
                                    the environment instead (tests: tiny chunks) */
 
@@ -159,9 +162,9 @@ int ks_segment_build(const char *xapian_path, const char *out_path, ks_errbuf *e
 int ks_segment_build_buffered(const char *xapian_path, const char *out_path, size_t buffer_bytes,
                               ks_errbuf *eb);
 
-/* Maps path read-only and validates it (magic, version, every offset and
- * size, the small sections' checksums; the bulk is verified lazily, see
- * the format). KS_ENOTFOUND when there is no file, KS_ECORRUPT with a
+/* Maps path read-only and validates it (magic, version, every section's
+ * bounds, the checksums of DOCLENS and CHUNKS; the rest is verified
+ * lazily, see the format). KS_ENOTFOUND when there is no file, KS_ECORRUPT with a
  * message when it is damaged, KS_EIO. Thread-safe to read once opened. */
 int ks_segment_open(const char *path, ks_segment **out /* OUT */, ks_errbuf *eb);
 void ks_segment_close(ks_segment *s);
@@ -182,17 +185,23 @@ int ks_write_all(int fd, const void *p, size_t n);
  * checksums to reach the checks that follow them. */
 void ks_segment_seal(void *file, size_t size);
 
-/* Verifies every lazily checked chunk now (the indexer after a build, or
- * a reader that wants to know at once). 0 or KS_ECORRUPT with a message. */
+/* Verifies every lazily checked chunk and dictionary entry now (the
+ * indexer after a build, or a reader that wants to know at once). 0 or
+ * KS_ECORRUPT with a message. */
 int ks_segment_verify(const ks_segment *s, ks_errbuf *eb);
 
 /* The validated header. */
 const ks_seg_header *ks_segment_header(const ks_segment *s);
 
-/* Finds term; NULL when the segment does not hold it. */
+/* Finds term; NULL when the segment does not hold it, or when the lookup
+ * met damage in the dictionary or the term's blocks: then the segment is
+ * marked damaged (ks_segment_damaged, ks_segment_damage_reason). An entry
+ * returned was checked in full (offsets, order, blocks): a reader may
+ * trust it and its blocks without further checks. */
 const ks_seg_term *ks_segment_find(const ks_segment *s, const char *term, size_t len);
 
-/* The i-th dictionary entry (i < n_terms) and its bytes. */
+/* The i-th dictionary entry (i < n_terms) and its bytes, checked as
+ * ks_segment_find's; NULL for i >= n_terms, or when damaged (marked). */
 const ks_seg_term *ks_segment_term_at(const ks_segment *s, uint64_t i);
 const char *ks_segment_term_bytes(const ks_segment *s, const ks_seg_term *t);
 
@@ -237,6 +246,11 @@ const uint32_t *ks_segment_doclens(const ks_segment *s);
  * passes faults outside segment mappings on to the previous one. */
 int ks_segment_damaged(const ks_segment *s);
 void ks_segment_set_damaged(ks_segment *s);
+
+/* Why a lookup marked the segment damaged (the first damage it met), or
+ * NULL (not damaged, or damaged by a truncation or set_damaged). Owned by
+ * the segment, valid while it is open. */
+const char *ks_segment_damage_reason(const ks_segment *s);
 
 /* Size of the file in bytes. */
 uint64_t ks_segment_size(const ks_segment *s);

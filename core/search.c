@@ -33,8 +33,9 @@ struct ks_searcher {
 };
 
 /* The engine's ranking is used only if the segment was sound all along:
- * a damaged chunk (KS_ECORRUPT) or a file found changed under us (the
- * segment's damaged flag, checked after the ranking) moves this searcher
+ * a damaged chunk (KS_ECORRUPT), or damage a lookup met in the dictionary
+ * or a file found changed under us (the segment's damaged flag, checked
+ * after the ranking), moves this searcher
  * to Xapian, which holds the same documents and ranks them the same way
  * (tests/integration/test_parity), so the query is answered right, only
  * slower. Returns 1 when the caller must rank again with Xapian. */
@@ -42,8 +43,9 @@ static int engine_failed(ks_searcher *s, int rc, ks_errbuf *eb)
 {
     if (rc != KS_ECORRUPT && !ks_segment_damaged(s->seg))
         return 0;
+    const char *why = ks_segment_damage_reason(s->seg);
     snprintf(s->fallback, sizeof s->fallback, "%s/segment: %s", s->generation,
-             rc == KS_ECORRUPT ? eb->msg : "the file changed under the reader (truncated?)");
+             rc == KS_ECORRUPT ? eb->msg : why ? why : "the file changed under the reader (truncated?)");
     ks_segment_set_damaged(s->seg); /* the other searchers on it move too */
     s->engine = KS_ENGINE_XAPIAN;
     eb->msg[0] = 0;

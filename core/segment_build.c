@@ -9,8 +9,8 @@
  * (O_TMPFILE, or a name unlinked at once where the filesystem refuses it,
  * so a killed build leaves nothing behind), their crc32 computed on the way.
  * At the end the sections are copied into the .part file in order
- * (copy_file_range), the CHUNKS table computed by a read pass over POSTINGS
- * and POSITIONS, and the header written last at offset 0. What stays in
+ * (copy_file_range), the CHUNKS table computed by a read pass over them
+ * (DICT to POSITIONS), and the header written last at offset 0. What stays in
  * memory: one term's positions and start offsets (the largest term's
  * scratch), DOCLENS (4 bytes a document) and CHUNKS (4 bytes a chunk).
  *
@@ -433,8 +433,9 @@ static void rebase_entries(int sect, uint8_t *p, size_t n, const rebase *rb)
 }
 
 /* Appends DICT or BLOCKS entries of s to fd, rebased by rb, through the
- * section's checksum *crc when crc is not NULL. */
-static int copy_rebased(builder *b, stream *s, int sect, const rebase *rb, int fd, uint32_t *crc, const char *part)
+ * chunker ck and the section's checksum *crc (either may be NULL). */
+static int copy_rebased(builder *b, stream *s, int sect, const rebase *rb, int fd, chunker *ck, uint32_t *crc,
+                        const char *part)
 {
     size_t ent = sect == KS_SEG_DICT ? sizeof(ks_seg_term) : sizeof(ks_seg_block);
     for (uint64_t at = 0, r; at < s->size; at += r) {
@@ -446,6 +447,8 @@ static int copy_rebased(builder *b, stream *s, int sect, const rebase *rb, int f
             return ks_seterr(b->eb, KS_EIO, "cannot read back a temporary file in %s: %m", b->dir);
         }
         rebase_entries(sect, s->p, r, rb);
+        if (ck && chunk_feed(ck, s->p, r))
+            return ks_seterr(b->eb, KS_ENOMEM, "out of memory");
         if (crc)
             *crc = ks_crc32(*crc, s->p, r);
         if (ks_write_all(fd, s->p, r))
@@ -493,7 +496,7 @@ static int copy_raw(builder *b, stream *s, int fd, chunker *ck, uint32_t *crc, c
 
 /* Appends section sect of range b (its temporary file) to fd: DICT and
  * BLOCKS rebased by rb when it is not NULL (a range after the first), the
- * rest as they are, POSTINGS and POSITIONS through the chunker ck. With
+ * rest as they are, all through the chunker ck. With
  * several ranges the section's checksum is computed over the final bytes
  * into *crc; crc NULL: one range, whose stream's checksum is the section's.
  * The stream's buffer is the read buffer; the temporary file is closed
@@ -503,7 +506,7 @@ static int copy_range(builder *b, int sect, const rebase *rb, int fd, chunker *c
     stream *s = &b->sect[sect];
     if (stream_flush(s))
         return stream_error(b, s->err);
-    int rc = rb && (sect == KS_SEG_DICT || sect == KS_SEG_BLOCKS) ? copy_rebased(b, s, sect, rb, fd, crc, part)
+    int rc = rb && (sect == KS_SEG_DICT || sect == KS_SEG_BLOCKS) ? copy_rebased(b, s, sect, rb, fd, ck, crc, part)
                                                                     : copy_raw(b, s, fd, ck, crc, part);
     if (rc)
         return rc;
@@ -827,14 +830,14 @@ static int build_once(const char *xapian_path, const char *out_path, const ks_se
         rc = ks_seterr(eb, KS_EIO, "cannot write %s: %m", part);
         goto out;
     }
-    /* each section is its ranges' in term order, then zeros to 8 bytes
-     * (through the chunker after POSTINGS: CHUNKS covers POSTINGS, its
-     * padding and POSITIONS, not the padding after) */
+    /* each section is its ranges' in term order, then zeros to 8 bytes,
+     * through the chunker: CHUNKS covers DICT to the end of POSITIONS, the
+     * padding between them included, not the padding after */
     uint64_t size[KS_SEG_NSECT] = { 0 };
     for (int i = 0; i <= KS_SEG_POSITIONS; i++) {
         rebase rb = { 0, 0, 0, 0 };
         uint32_t crc = 0;
-        chunker *c = i >= KS_SEG_POSTINGS ? &ck : NULL;
+        chunker *c = &ck;
         for (size_t k = 0; k < nr; k++) {
             if ((rc = copy_range(&b[k], i, k ? &rb : NULL, fd, c, nr > 1 ? &crc : NULL, part)))
                 goto out;
@@ -846,7 +849,7 @@ static int build_once(const char *xapian_path, const char *out_path, const ks_se
         }
         h.sect[i].crc = nr > 1 ? crc : b[0].sect[i].crc;
         size_t pad = (8 - (size[i] & 7)) & 7;
-        if (i == KS_SEG_POSTINGS && chunk_feed(&ck, zero, pad)) {
+        if (i < KS_SEG_POSITIONS && chunk_feed(&ck, zero, pad)) {
             rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
             goto out;
         }
