@@ -3,19 +3,19 @@
 # the daemon helpers of test_daemon.py).
 #
 # 1. A damaged NEW generation published under a running daemon (its segment
-#    truncated, zeroed in the dictionary, its header flipped; a Xapian file
-#    truncated): RELOAD answers ERR INDEX_UNAVAILABLE, SIGHUP logs the
-#    failure, both count in STATS reload_failures, every worker keeps
-#    answering exactly as before, and a daemon started on it refuses with a
-#    message and a non-zero exit. Damage in the segment's bulk (checked a
-#    chunk at a time on first use) is accepted by RELOAD, and the queries
-#    touching it are answered by Xapian with the same results.
+#    truncated, its header flipped; a Xapian file truncated): RELOAD answers
+#    ERR INDEX_UNAVAILABLE, SIGHUP logs the failure, both count in STATS
+#    reload_failures, every worker keeps answering exactly as before, and a
+#    daemon started on it refuses with a message and a non-zero exit. Damage
+#    in what the segment checks a chunk at a time on first use (its
+#    dictionary, its bulk) is accepted by RELOAD, and the queries touching
+#    it are answered by Xapian with the same results.
 # 2. The LIVE files damaged in place under a daemon serving them: the
 #    segment truncated (reads past the end raise SIGBUS), its dictionary
 #    zeroed, its bulk flipped before first use; a Xapian file truncated or
 #    zeroed. No crash; every reply is the right one (the segment cases: the
 #    daemon ranks with Xapian, same results) or, for damage inside Xapian's
-#    own files, an ERR; RELOAD refuses what is detectably damaged.
+#    own files, an ERR; RELOAD refuses what its open checks find damaged.
 # 3. Stored documents damaged at seeded places: never a wrong reply.
 # A daemon's stderr is checked for sanitizer reports.
 import os
@@ -121,9 +121,14 @@ def segment_damages(seg):
     size = os.path.getsize(seg)
     return [
         ("segment truncated to half its size", lambda: truncate(seg, size // 2)),
-        ("segment's dictionary zeroed (4 KiB)", lambda: zero(seg, s["dict"][0], min(4096, s["dict"][1]))),
         ("segment header with flipped bits", lambda: flip(seg, 16, 16)),
     ]
+
+
+def dict_zero(seg):
+    """Zeroes the dictionary (checked a chunk at a time on first lookup): every lookup meets it."""
+    s = seg_sections(seg)
+    zero(seg, s["dict"][0], s["dict"][1])
 
 
 def bulk_flip(seg):
@@ -193,21 +198,26 @@ def t_damaged_new_generation():
              "%s: a daemon started on it exits non-zero saying why" % what, "rc=%s %s" % (rc, err[-400:]))
         for f in files:
             f.restore()
-    # the bulk is checked a chunk at a time on first use: RELOAD takes it,
-    # and the queries that touch a damaged chunk are ranked by Xapian
-    files = Pristine(seg)
-    bulk_flip(seg)
-    r = c.cmd("RELOAD")
-    T.ok(r[0].startswith("OK RELOADED"), "new generation with bit flips across the segment's bulk: RELOAD takes it "
-         "(checked on first use)", r)
-    T.ok(all(a == want_new for a in answers_all_workers(d)),
-         "bulk flips: every worker answers exactly as the undamaged new generation does")
-    T.ok("ranking with Xapian" in d.stderr(), "bulk flips: the log says the segment is damaged and Xapian ranks",
-         d.stderr()[-600:])
-    files.restore()
-    r = c.cmd("RELOAD")
-    T.ok(r[0].startswith("OK RELOADED") and all(a == want_new for a in answers_all_workers(d)),
-         "with the segment repaired RELOAD works and the answers stay the same", r)
+    # the dictionary and the bulk are checked a chunk at a time on first
+    # use: RELOAD takes them, and the queries that touch a damaged chunk are
+    # ranked by Xapian
+    for what, damage, why in [("bit flips across the segment's bulk", bulk_flip, "checksum mismatch"),
+                              ("the segment's dictionary zeroed", dict_zero, "checksum mismatch")]:
+        files = Pristine(seg)
+        damage(seg)
+        xapian = log_count(d, "ranking with Xapian")
+        r = c.cmd("RELOAD")
+        T.ok(r[0].startswith("OK RELOADED"), "new generation with %s: RELOAD takes it (checked on first use)" % what,
+             r)
+        T.ok(all(a == want_new for a in answers_all_workers(d)),
+             "%s: every worker answers exactly as the undamaged new generation does" % what)
+        tail = d.stderr().split("ranking with Xapian")
+        T.ok(log_count(d, "ranking with Xapian") > xapian and why in "ranking with Xapian".join(tail[xapian + 1:]),
+             "%s: the log says the segment is damaged, why, and that Xapian ranks" % what, d.stderr()[-600:])
+        files.restore()
+        r = c.cmd("RELOAD")
+        T.ok(r[0].startswith("OK RELOADED") and all(a == want_new for a in answers_all_workers(d)),
+             "%s, repaired: RELOAD works and the answers stay the same" % what, r)
     c.close()
     check_sanitizers(d, ref)
     for x in (d, ref):
@@ -224,7 +234,8 @@ def t_live_damage():
     cases = [
         ("segment truncated to half", "segment", lambda p: truncate(p, os.path.getsize(p) // 2), True),
         ("segment truncated to nothing", "segment", lambda p: truncate(p, 0), True),
-        ("segment's dictionary zeroed", "segment", lambda p: zero(p, seg_sections(p)["dict"][0], 65536), True),
+        ("segment's dictionary zeroed after first use", "segment", dict_zero, False),
+        ("segment's dictionary zeroed before first use", "segment", dict_zero, False),
         ("segment's bulk flipped before first use", "segment", bulk_flip, False),
         ("Xapian docdata.glass truncated to half", "shard-0/docdata.glass",
          lambda p: truncate(p, os.path.getsize(p) // 2), True),
@@ -238,7 +249,7 @@ def t_live_damage():
         shutil.copytree(td.INDEX, idx, symlinks=True)
         d = td.Daemon("live-%d" % n, idx, "--admin-socket", os.path.join(td.TMP, "live-%d.sock" % n))
         c = d.admin()  # RELOAD needs the admin socket
-        if rel != "segment" or reload_refused:  # (the bulk case must damage chunks nobody has read yet)
+        if rel != "segment" or reload_refused or "after first use" in what:  # (else: damage chunks nobody has read yet)
             T.eq(answers(c), want, "%s: answers before the damage" % what)
         damage(os.path.join(idx, gen_rel, rel))
         got = [answers(x) for x in [c] + [d.client() for _ in range(2)]]
@@ -248,7 +259,8 @@ def t_live_damage():
             T.ok(d.p.poll() is None and (right, err, wrong) == (len(want) * 3, 0, 0),
                  "%s under the daemon: no crash, every reply still right (%d right, %d ERR, %d wrong)"
                  % (what, right, err, wrong))
-            if what.startswith("segment truncated") or "bulk" in what:
+            # (after first use: the lookups read the private copies made before)
+            if what.startswith("segment truncated") or "before first use" in what:
                 T.ok("ranking with Xapian" in d.stderr(), "%s: the log says Xapian ranks now" % what,
                      d.stderr()[-600:])
         else:

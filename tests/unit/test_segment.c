@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -399,6 +400,12 @@ static int walk_all(const ks_segment *s, ks_errbuf *eb)
     uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
     for (uint64_t i = 0; i < h->n_terms; i++) {
         const ks_seg_term *t = ks_segment_term_at(s, i);
+        if (!t) { /* damage in the dictionary or the block index: marked */
+            assert_true(ks_segment_damaged(s));
+            assert_non_null(ks_segment_damage_reason(s));
+            snprintf(eb->msg, sizeof eb->msg, "%s", ks_segment_damage_reason(s));
+            return KS_ECORRUPT;
+        }
         const ks_seg_block *b = ks_segment_blocks(s, t);
         for (uint32_t j = 0; j < t->n_blocks; j++) {
             int rc = ks_segment_decode(s, &b[j], doc, wdf, eb);
@@ -437,8 +444,9 @@ static void expect_corrupt(const uint8_t *p, size_t n, const char *what)
     ks_errbuf eb = { "" };
     int rc = open_bytes("bad", p, n, &s, &eb);
     if (rc == 0) {
-        /* Damage in the lazily verified bulk (postings, positions) passes the
-         * open; then reading everything must meet it, and so must verify. */
+        /* Damage in a lazily verified section (all but the header, DOCLENS
+         * and CHUNKS) passes the open; then reading everything must meet
+         * it, and so must verify. */
         rc = walk_all(s, &eb);
         ks_errbuf veb = { "" };
         int vrc = ks_segment_verify(s, &veb);
@@ -543,14 +551,20 @@ static void test_seal(void **state)
         size_t off;
         uint32_t add;
         const char *msg;
+        int at_lookup; /* found by the entry's first lookup, not the open */
     } cases[] = {
-        { offsetof(ks_seg_header, n_terms), 1, "counts disagree" },
+        { offsetof(ks_seg_header, n_terms), 1, "counts disagree", 0 },
         /* n_blocks + 2^59: n_blocks * 32 wrapped to the right size, and a
          * block_first up to n_blocks read far outside the file */
-        { offsetof(ks_seg_header, n_blocks) + 4, 1u << 27, "counts disagree" },
-        { offsetof(ks_seg_header, chunk_size), 1, "chunk size" },
-        { h->sect[KS_SEG_DICT].off + offsetof(ks_seg_term, block_first), 1000, "dictionary entry 0 out of bounds" },
-        { h->sect[KS_SEG_BLOCKS].off + offsetof(ks_seg_block, off), 1u << 30, "block 0 of dictionary entry" },
+        { offsetof(ks_seg_header, n_blocks) + 4, 1u << 27, "counts disagree", 0 },
+        { offsetof(ks_seg_header, chunk_size), 1, "chunk size", 0 },
+        /* POSTINGS 8 bytes earlier, over the end of BLOCKS */
+        { offsetof(ks_seg_header, sect) + KS_SEG_POSTINGS * sizeof(ks_seg_section), 0xfffffff8u, "out of order", 0 },
+        { h->sect[KS_SEG_DICT].off + offsetof(ks_seg_term, block_first), 1000, "dictionary entry 0 out of bounds", 1 },
+        { h->sect[KS_SEG_DICT].off + offsetof(ks_seg_term, str_off), 1u << 30, "dictionary entry 0 out of bounds", 1 },
+        { h->sect[KS_SEG_BLOCKS].off + offsetof(ks_seg_block, off), 1u << 30, "block 0 of dictionary entry", 1 },
+        /* entry 0's term bytes made to sort after entry 1's */
+        { h->sect[KS_SEG_STRINGS].off, 0x7f, "not sorted at entry 1", 1 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         memcpy(q, p, n);
@@ -560,8 +574,20 @@ static void test_seal(void **state)
         memcpy(q + cases[i].off, &v, 4);
         ks_segment_seal(q, n);
         s = NULL;
-        assert_int_equal(open_bytes("sealed", q, n, &s, &eb), KS_ECORRUPT);
-        assert_null(s);
+        int rc = open_bytes("sealed", q, n, &s, &eb);
+        if (cases[i].at_lookup) {
+            /* the open does not read the dictionary: the first lookup of
+             * the entry meets the damage, and so does verify */
+            assert_int_equal(rc, 0);
+            assert_int_equal(walk_all(s, &eb), KS_ECORRUPT);
+            ks_errbuf veb = { "" };
+            assert_int_equal(ks_segment_verify(s, &veb), KS_ECORRUPT);
+            assert_non_null(strstr(veb.msg, cases[i].msg));
+            ks_segment_close(s);
+        } else {
+            assert_int_equal(rc, KS_ECORRUPT);
+            assert_null(s);
+        }
         if (!strstr(eb.msg, cases[i].msg))
             fail_msg("case %zu: expected \"%s\" in \"%s\"", i, cases[i].msg, eb.msg);
     }
@@ -641,6 +667,59 @@ static void test_shared_open(void **state)
     assert_non_null(ks_segment_find(b, "a", 1));
     ks_segment_close(b);
     ks_segment_close(c);
+}
+
+/* The dictionary and block index are checked on first use, not at open,
+ * and read from private copies: bytes changed in the file under an open
+ * segment (in place, which kosearch never does) are not seen where the
+ * copy was made, and are a checksum mismatch where it was not: the lookup
+ * finds nothing and marks the segment damaged with the reason. */
+static void test_lazy_dictionary(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *p = slurp(&n);
+    char path[160];
+    write_file("lazy", p, n, path, sizeof path);
+    ks_errbuf eb = { "" };
+    ks_segment *s;
+    assert_int_equal(ks_segment_open(path, &s, &eb), 0);
+    const ks_seg_header *h = ks_segment_header(s);
+    /* the middle entry: a lookup of its bytes probes it first; the last
+     * one lies many 64-byte chunks away */
+    uint64_t last = h->n_terms - 1, mid = h->n_terms / 2;
+    assert_true(last > 20);
+    const ks_seg_term *a = ks_segment_term_at(s, mid);
+    assert_non_null(a);
+    uint32_t tf = a->termfreq;
+    char bytes[64];
+    assert_true(a->str_len < sizeof bytes);
+    memcpy(bytes, ks_segment_term_bytes(s, a), a->str_len);
+
+    /* every entry's first byte in the file set to 0xff, in place */
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    for (uint64_t i = 0; i < h->n_terms; i++) {
+        uint8_t x = 0xff;
+        assert_int_equal(pwrite(fd, &x, 1, (off_t)(h->sect[KS_SEG_DICT].off + i * sizeof(ks_seg_term))), 1);
+    }
+    close(fd);
+    /* copied and checked before: unchanged for the reader */
+    assert_ptr_equal(ks_segment_find(s, bytes, a->str_len), a);
+    assert_ptr_equal(ks_segment_term_at(s, mid), a);
+    assert_int_equal(a->termfreq, tf);
+    assert_false(ks_segment_damaged(s));
+    assert_null(ks_segment_damage_reason(s));
+    /* not read before: the change is found */
+    assert_null(ks_segment_term_at(s, last));
+    assert_true(ks_segment_damaged(s));
+    const char *why = ks_segment_damage_reason(s);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "checksum mismatch"));
+    assert_int_equal(ks_segment_verify(s, &eb), KS_ECORRUPT);
+    ks_segment_close(s);
+    unlink(path);
+    free(p);
 }
 
 /* The tiny index's segment, an engine over it and a query analyzer. */
@@ -813,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_flipped_bytes),
         cmocka_unit_test(test_magic_and_version),
         cmocka_unit_test(test_shared_open),
+        cmocka_unit_test(test_lazy_dictionary),
         cmocka_unit_test(test_seal),
         cmocka_unit_test(test_engine_damaged_block),
         cmocka_unit_test(test_engine_matches_xapian),
