@@ -1208,8 +1208,11 @@ static int maxscore(ks_engine *e, size_t k, rlist *out, uint64_t *total, int *es
         double est = (double)ce * (1 - (double)U.n / (double)e->h->doccount);
         *total += est > 0 ? (uint64_t)est : 0;
     }
-    if (*total > e->h->doccount)
-        *total = e->h->doccount;
+    /* an estimate cannot pass the collection; an exact count stands (it
+     * can pass doccount only in a file whose header lies, and then it must
+     * still agree with the hits: found by fuzz_segment) */
+    if (*estimated && *total > e->h->doccount)
+        *total = e->h->doccount > U.n + skipped ? e->h->doccount : U.n + skipped;
     /* the rest (pruned OR children, then AND_MAYBE's) over the candidates */
     for (; x < m && !rc; x++) {
         double rest = 0;
