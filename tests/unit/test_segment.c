@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <math.h>
+#include <pthread.h>
 
 #include "ks_analyze.h"
 #include "ks_engine.h"
@@ -722,6 +723,82 @@ static void test_lazy_dictionary(void **state)
     free(p);
 }
 
+/* Readers that meet the same unread chunks at once (the daemon's workers
+ * after a start or RELOAD): each finds every term with its entry and
+ * decodes its blocks as one reader alone does. Under the sanitizers in CI. */
+typedef struct conc {
+    ks_segment *s;
+    uint64_t n, start;
+    char (*bytes)[64];
+    uint32_t *len, *tf, *first_doc;
+    int bad;
+} conc;
+
+static void *conc_reader(void *arg)
+{
+    conc *c = arg;
+    uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
+    for (uint64_t k = 0; k < c->n; k++) {
+        uint64_t i = (c->start + k) % c->n;
+        const ks_seg_term *t = ks_segment_find(c->s, c->bytes[i], c->len[i]);
+        ks_errbuf eb;
+        if (!t || t->termfreq != c->tf[i] || ks_segment_decode(c->s, ks_segment_blocks(c->s, t), doc, wdf, &eb) ||
+            doc[0] != c->first_doc[i])
+            c->bad++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_first_use(void **state)
+{
+    (void)state;
+    ks_errbuf eb = { "" };
+    ks_segment *s;
+    assert_int_equal(ks_segment_open(segpath, &s, &eb), 0);
+    uint64_t n = ks_segment_header(s)->n_terms;
+    char(*bytes)[64] = calloc(n, 64);
+    uint32_t *len = calloc(n, 4), *tf = calloc(n, 4), *first = calloc(n, 4);
+    assert_true(bytes && len && tf && first);
+    uint32_t doc[KS_SEG_BLOCK], wdf[KS_SEG_BLOCK];
+    for (uint64_t i = 0; i < n; i++) {
+        const ks_seg_term *t = ks_segment_term_at(s, i);
+        assert_non_null(t);
+        assert_true(t->str_len < 64);
+        memcpy(bytes[i], ks_segment_term_bytes(s, t), t->str_len);
+        len[i] = t->str_len;
+        tf[i] = t->termfreq;
+        assert_int_equal(ks_segment_decode(s, ks_segment_blocks(s, t), doc, wdf, &eb), 0);
+        first[i] = doc[0];
+    }
+    ks_segment_close(s);
+    /* a copy: a new file, so a new segment with nothing read yet */
+    size_t sz;
+    uint8_t *p = slurp(&sz);
+    char path[160];
+    for (int round = 0; round < 3; round++) {
+        write_file("conc", p, sz, path, sizeof path);
+        assert_int_equal(ks_segment_open(path, &s, &eb), 0);
+        conc c[4];
+        pthread_t th[4];
+        for (int k = 0; k < 4; k++) {
+            c[k] = (conc){ s, n, (uint64_t)k * n / 4 * (uint64_t)round, bytes, len, tf, first, 0 };
+            assert_int_equal(pthread_create(&th[k], NULL, conc_reader, &c[k]), 0);
+        }
+        for (int k = 0; k < 4; k++) {
+            pthread_join(th[k], NULL);
+            assert_int_equal(c[k].bad, 0);
+        }
+        assert_false(ks_segment_damaged(s));
+        ks_segment_close(s);
+        unlink(path);
+    }
+    free(p);
+    free(bytes);
+    free(len);
+    free(tf);
+    free(first);
+}
+
 /* The tiny index's segment, an engine over it and a query analyzer. */
 static void open_engine(ks_segment **seg, ks_engine **eng, ks_analyzer **qa)
 {
@@ -893,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_magic_and_version),
         cmocka_unit_test(test_shared_open),
         cmocka_unit_test(test_lazy_dictionary),
+        cmocka_unit_test(test_concurrent_first_use),
         cmocka_unit_test(test_seal),
         cmocka_unit_test(test_engine_damaged_block),
         cmocka_unit_test(test_engine_matches_xapian),
