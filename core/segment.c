@@ -188,6 +188,17 @@ static uint32_t chunk_crc(const uint8_t *map, uint64_t off, uint64_t end, uint64
     return ks_segment_crc(map + a, end - a < chunk ? end - a : chunk);
 }
 
+/* Checks chunk c of the lazy range against its checksum: its bytes in the
+ * mapping, or (in_copy) in the private copy. 0 or KS_ECORRUPT. */
+static int chunk_check(const ks_segment *s, uint64_t c, int in_copy, ks_errbuf *eb)
+{
+    uint64_t a = s->lazy_off + c * s->chunk, n = s->lazy_end - a < s->chunk ? s->lazy_end - a : s->chunk;
+    if (ks_segment_crc(in_copy ? s->copy + c * s->chunk : s->map + a, n) == s->chunk_crc[c])
+        return 0;
+    return ks_seterr(eb, KS_ECORRUPT, "segment damaged (checksum mismatch at bytes %llu-%llu); rebuild the index",
+                     (unsigned long long)a, (unsigned long long)(a + n));
+}
+
 /* Verifies the chunks overlapping file bytes [off, off + len) that no reader
  * has verified yet. Two threads may verify one chunk at once: harmless. */
 static int verify_range_slow(const ks_segment *s, uint64_t off, uint64_t len, ks_errbuf *eb)
@@ -197,10 +208,9 @@ static int verify_range_slow(const ks_segment *s, uint64_t off, uint64_t len, ks
         uint64_t bit = 1ull << (c & 63);
         if (atomic_load_explicit(&s->verified[c >> 6], memory_order_acquire) & bit)
             continue;
-        uint64_t a = s->lazy_off + c * s->chunk, n = s->lazy_end - a < s->chunk ? s->lazy_end - a : s->chunk;
-        if (chunk_crc(s->map, s->lazy_off, s->lazy_end, s->chunk, c) != s->chunk_crc[c])
-            return ks_seterr(eb, KS_ECORRUPT, "segment damaged (checksum mismatch at bytes %llu-%llu); rebuild the index",
-                             (unsigned long long)a, (unsigned long long)(a + n));
+        int rc = chunk_check(s, c, 0, eb);
+        if (rc)
+            return rc;
         atomic_fetch_or_explicit(&s->verified[c >> 6], bit, memory_order_release);
     }
     return 0;
@@ -229,13 +239,9 @@ static int copy_chunk_slow(ks_segment *s, uint64_t c, ks_errbuf *eb)
     pthread_mutex_lock(&s->copy_mu);
     if (!(atomic_load_explicit(&s->copied[c >> 6], memory_order_relaxed) & (1ull << (c & 63)))) {
         uint64_t a = s->lazy_off + c * s->chunk, n = s->lazy_end - a < s->chunk ? s->lazy_end - a : s->chunk;
-        uint8_t *to = s->copy + c * s->chunk;
         /* a truncated file: the SIGBUS handler's zeros, then a mismatch */
-        memcpy(to, s->map + a, n);
-        if (ks_segment_crc(to, n) != s->chunk_crc[c])
-            rc = ks_seterr(eb, KS_ECORRUPT, "segment damaged (checksum mismatch at bytes %llu-%llu); rebuild the index",
-                           (unsigned long long)a, (unsigned long long)(a + n));
-        else
+        memcpy(s->copy + c * s->chunk, s->map + a, n);
+        if (!(rc = chunk_check(s, c, 1, eb)))
             atomic_fetch_or_explicit(&s->copied[c >> 6], 1ull << (c & 63), memory_order_release);
     }
     pthread_mutex_unlock(&s->copy_mu);
@@ -375,7 +381,12 @@ void ks_segment_seal(void *file, size_t size)
 
 int ks_segment_verify(const ks_segment *s, ks_errbuf *eb)
 {
-    int rc = verify_range(s, s->lazy_off, s->lazy_end - s->lazy_off, eb);
+    /* the copied chunks checked in their copies (which the entries' checks
+     * read), the rest in place: each chunk's checksum computed once */
+    uint64_t copied = s->n_copy * s->chunk < s->lazy_end - s->lazy_off ? s->n_copy * s->chunk : s->lazy_end - s->lazy_off;
+    int rc = copy_range(s, s->lazy_off, copied, eb);
+    if (!rc)
+        rc = verify_range(s, s->lazy_off + copied, s->lazy_end - s->lazy_off - copied, eb);
     for (uint64_t i = 0; !rc && i < s->h->n_terms; i++)
         rc = term_check(s, i, eb);
     return rc;
