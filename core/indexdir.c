@@ -310,7 +310,7 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* Calls fn for every file and folder (folders first) of generation gen that
- * belongs to its Xapian part: all but the segment, the manifest and
+ * belongs to its Xapian part: all but the segment, the document store, the manifest and
  * leftover *.part / *.tmp; rel is the path inside gen. The layout is two
  * levels deep (the stub, shard folders of glass files); any depth works. */
 typedef int (*walk_fn)(const char *full, const char *rel, const struct stat *st, void *ud, ks_errbuf *eb);
@@ -327,7 +327,8 @@ static int walk(const char *gen, const char *rel, walk_fn fn, void *ud, ks_errbu
     while (!rc && (e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || ends_with(e->d_name, ".part") ||
             ends_with(e->d_name, ".tmp") ||
-            (!rel[0] && (strcmp(e->d_name, "segment") == 0 || strcmp(e->d_name, "manifest") == 0)))
+            (!rel[0] && (strcmp(e->d_name, "segment") == 0 || strcmp(e->d_name, "docstore") == 0 ||
+                         strcmp(e->d_name, "manifest") == 0)))
             continue;
         if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, e->d_name) >= sizeof full ||
             (size_t)snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >= sizeof sub) {

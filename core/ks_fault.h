@@ -12,6 +12,8 @@
  *   segment-part      any segment build: GEN/segment.part written and
  *                     synced, not yet renamed over GEN/segment (a build's
  *                     positions logs, GEN/shard-K.poslog, still there)
+ *   docstore-part     any segment build, after the segment: GEN/docstore.part
+ *                     written and synced, not yet renamed over GEN/docstore
  *   build-segment     build: the new generation's segment in place
  *   publish-renamed   build: gen-N.tmp renamed to gen-N, `current` not
  *                     yet pointing at it

@@ -105,6 +105,12 @@ int ks_xdb_postings(ks_xdb *db, const char *term, size_t len, int want_pos, ks_x
  * document numbers not in use; n is normally lastdocid + 1. */
 int ks_xdb_doclengths(ks_xdb *db, uint32_t *len /* OUT */, size_t n, ks_errbuf *eb);
 
+/* Calls fn for every document in ascending docid order with its stored
+ * data (borrowed for the call). A non-zero return from fn stops the walk and
+ * is returned. */
+typedef int (*ks_xdb_doc_fn)(void *ud, uint32_t docid, const char *data, size_t len);
+int ks_xdb_all_docs(ks_xdb *db, ks_xdb_doc_fn fn, void *ud, ks_errbuf *eb);
+
 /* ---- searching -------------------------------------------------------- */
 
 /* Called for each hit in rank order with its stored data (borrowed). A

@@ -292,6 +292,20 @@ int ks_xdb_doclengths(ks_xdb *db, uint32_t *len, size_t n, ks_errbuf *eb)
     KS_CATCH
 }
 
+int ks_xdb_all_docs(ks_xdb *db, ks_xdb_doc_fn fn, void *ud, ks_errbuf *eb)
+{
+    KS_TRY
+    for (Xapian::PostingIterator p = db->db.postlist_begin(""); p != db->db.postlist_end(""); ++p) {
+        // the number comes from the database itself: no existence check needed
+        std::string d = db->db.get_document(*p, Xapian::DOC_ASSUME_VALID).get_data();
+        int rc = fn(ud, *p, d.data(), d.size());
+        if (rc)
+            return rc;
+    }
+    return 0;
+    KS_CATCH
+}
+
 /* Enquire + BM25Weight on plan: the MSet of ks_xdb_search and ks_xdb_rank,
  * with the total (exact, or Xapian's estimate with *exact = 0). Throws. */
 static Xapian::MSet run_plan(ks_xdb *db, const ks_plan *plan, const ks_bm25 *bm25, uint32_t offset,

@@ -2,7 +2,8 @@
 # Regenerates the segment fuzzer's seeds (tests/fuzz/corpus/segment): small
 # real segments built by kosearch-indexer, each prefixed by the harness's
 # flags byte (fuzz_segment.c: 1 = recompute checksums, 2 = other BM25
-# parameters). Tiny KOSEARCH_SEGMENT_CHUNK values so that each seed has
+# parameters); and the document store fuzzer's (tests/fuzz/corpus/docstore:
+# the same indexes' stores, flags byte 1 = recompute checksums). Tiny KOSEARCH_SEGMENT_CHUNK values so that each seed has
 # several lazily verified chunks. Seeds stay well under 64 KiB.
 #   make-segment-seeds.sh BUILDDIR [SHARED]
 # BUILDDIR holds a built kosearch-indexer; SHARED (default: ../shared next
@@ -15,14 +16,18 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 indexer=$1/kosearch-indexer
 shared=${2:-$src/../shared}
 out=$src/tests/fuzz/corpus/segment
+dsout=$src/tests/fuzz/corpus/docstore
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$out"
+mkdir -p "$out" "$dsout"
 
-# seed NAME FLAGS INDEX: the FLAGS byte, then INDEX's current segment
+# seed NAME FLAGS INDEX: the FLAGS byte, then INDEX's current segment; and
+# the same for its document store (flags: the seal bit only)
 seed() {
   printf "\\$(printf %03o "$2")" > "$out/$1"
   cat "$3/current/segment" >> "$out/$1"
+  printf "\\$(printf %03o $(($2 & 1)))" > "$dsout/$1"
+  cat "$3/current/docstore" >> "$dsout/$1"
 }
 build() { # build INDEX CHUNK THREADS JSONL
   KOSEARCH_SEGMENT_CHUNK=$2 "$indexer" build -q -j "$3" -i "$4" -o "$1"
@@ -61,4 +66,4 @@ for line in sys.stdin:
   build "$tmp/corpus" 512 1 "$tmp/corpus.jsonl"
   seed corpus-sealed 1 "$tmp/corpus"
 fi
-ls -l "$out"
+ls -l "$out" "$dsout"

@@ -28,6 +28,7 @@
 #include "ks_segment.h"
 #include "ks_xdb.h"
 #include "unit_files.h"
+#include "unit_xdb.h"
 
 #define NDOCS 700
 
@@ -61,22 +62,8 @@ static int setup(void **state)
     if (!mkdtemp(dir))
         return -1;
     ks_errbuf eb;
-    const char *rel[2] = { "shard-0", "shard-1" };
-    for (int s = 0; s < 2; s++) {
-        char p[128];
-        snprintf(p, sizeof p, "%s/%s", dir, rel[s]);
-        ks_xdb_writer *w;
-        if (ks_xdb_writer_open(p, KS_XDB_CREATE, &w, &eb))
-            return -1;
-        add_docs(w, s);
-        if (s == 0 && ks_xdb_writer_set_metadata(w, "kosearch.revision", "42", &eb))
-            return -1;
-        if (ks_xdb_writer_close(w, 1, &eb))
-            return -1;
-    }
-    if (ks_indexdir_write_stub(dir, rel, 2, &eb))
+    if (unit_two_shards(dir, add_docs, "42", stub, sizeof stub))
         return -1;
-    snprintf(stub, sizeof stub, "%s/xapian", dir);
     snprintf(segpath, sizeof segpath, "%s/segment", dir);
     /* Tiny checksum chunks, so that each flipped byte below lies in a chunk
      * of its own and only the access path that reads it can find it. */
