@@ -21,6 +21,10 @@ typedef struct ks_snippet_opts {
                              * offset pairs into *out, one pair per marked match, between its markers;
                              * exact whatever bytes the text or the markers hold (NULL when none) */
     size_t *n_ranges;       /* if ranges: number of pairs */
+    ks_analyzer *lean;      /* optional: a query-mode analyzer, used instead of the document-mode
+                             * one when no highlight term is a single non-ASCII character (the
+                             * only terms a query-mode analysis drops are the unigrams inside
+                             * CJK runs): the same matches from half the terms */
 } ks_snippet_opts;
 
 /* Writes the snippet of text[0..len) into a malloc'd NUL-terminated *out

@@ -160,10 +160,25 @@ static size_t count_chars(const char *text, size_t from, size_t to)
     return c;
 }
 
+/* 1 when some highlight term is one character other than ASCII: it may be
+ * a unigram inside a CJK run, which only a document-mode analysis emits. */
+static int needs_inner_unigrams(const ks_plan *p)
+{
+    for (size_t i = 0; i < p->n_hl_terms; i++) {
+        const ks_hl_term *t = &p->hl_terms[i];
+        if (t->len >= 2 && t->len <= 4 && (uint8_t)p->text[t->off] >= 0xC0 &&
+            (size_t)U8_COUNT_TRAIL_BYTES((uint8_t)p->text[t->off]) + 1 == t->len)
+            return 1;
+    }
+    return 0;
+}
+
 int ks_snippet_make(ks_analyzer *an, const ks_plan *plan, const char *text, size_t len, const ks_snippet_opts *o,
                     char **out, size_t *out_len, size_t *n_matches)
 {
     *out = NULL;
+    if (o->lean && !needs_inner_unigrams(plan))
+        an = o->lean;
     ks_terms t;
     memset(&t, 0, sizeof t);
     span *s = NULL;

@@ -296,6 +296,45 @@ static void test_snippet_window(void **state)
     free(text);
 }
 
+/* The query-mode analysis that snippets use when they can (opts.lean)
+ * finds exactly what the document-mode one does: same output, same match
+ * count, for one-syllable words inside longer ones too. */
+static void test_snippet_lean(void **state)
+{
+    (void)state;
+    const char *queries[] = { "책", "카카오", "인공지능", "\"검색 엔진\"", "title:책", "engine", "a", "한국어 search",
+                              "서책", "교과서책 OR 책", "é", "漢字", "カナ", "검색 -엔진" };
+    const char *texts[] = { "교과서책 한 권과 책, 서책", "카카오는 좋다. 카카오가 좋다", "새 인공 지능 연구와 인공지능",
+                            "검색 엔진의 검색엔진: search engine, a b c", "Café é 漢字 カナ 한국어 search",
+                            "책\t읽기\n책" };
+    size_t lean_hits = 0;
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
+        for (size_t t = 0; t < sizeof texts / sizeof *texts; t++)
+            for (int title = 0; title < 2; title++) {
+                ks_plan p;
+                ks_errbuf eb;
+                assert_int_equal(plan_of(queries[q], &p, &eb), 0);
+                ks_snippet_opts o = { .open = "[", .close = "]", .max_chars = 12, .title = title };
+                char *a, *b;
+                size_t la, lb, na, nb;
+                assert_int_equal(ks_snippet_make(da, &p, texts[t], strlen(texts[t]), &o, &a, &la, &na), 0);
+                o.lean = qa;
+                assert_int_equal(ks_snippet_make(da, &p, texts[t], strlen(texts[t]), &o, &b, &lb, &nb), 0);
+                assert_string_equal(a, b);
+                assert_int_equal(na, nb);
+                lean_hits += na;
+                free(a);
+                free(b);
+                ks_plan_free(&p);
+            }
+    assert_true(lean_hits > 20);
+    /* a one-syllable word inside a longer one is still found */
+    size_t nm;
+    char *s = snip("책", "교과서책", 0, 0, &nm);
+    assert_string_equal(s, "교과서[책]");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_snippets),
         cmocka_unit_test(test_snippet_ranges),
         cmocka_unit_test(test_snippet_window),
+        cmocka_unit_test(test_snippet_lean),
     };
     return cmocka_run_group_tests_name("plan", tests, setup, teardown);
 }
