@@ -92,6 +92,14 @@ int ks_searcher_engine(const ks_searcher *s);
  * until it happens again, which it cannot): for the caller's log. Valid
  * until the thread's next call. */
 const char *ks_searcher_take_fallback(ks_searcher *s);
+
+/* Why a KS_ENGINE_SIMD searcher does not use (or stopped using) its
+ * generation's document store (ks_docstore.h): damaged, stale or of another
+ * version. Its replies then take the stored fields from Xapian, the same
+ * bytes, slower. Once, then NULL; a store that is simply missing (an index
+ * built before stores existed) gives none. Valid until the thread's next
+ * call. */
+const char *ks_searcher_take_docstore_note(ks_searcher *s);
 void ks_searcher_close(ks_searcher *s);
 
 int ks_searcher_info(ks_searcher *s, ks_index_info *out /* OUT */, ks_errbuf *eb);

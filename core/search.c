@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ks_analyze.h"
+#include "ks_docstore.h"
 #include "ks_document.h"
 #include "ks_engine.h"
 #include "ks_indexdir.h"
@@ -30,6 +31,10 @@ struct ks_searcher {
     char generation[KS_INDEX_PATH_MAX];
     uint64_t terms;           /* distinct terms, 0 until first asked for */
     char fallback[KS_INDEX_PATH_MAX + KS_ERRBUF_SIZE + 16]; /* why ranking moved to Xapian, until taken */
+    ks_docstore *ds;          /* KS_ENGINE_SIMD: the generation's stored fields, or NULL (read from Xapian) */
+    char *dsbuf;              /* ks_docstore_get's buffer */
+    size_t dscap;
+    char ds_note[KS_INDEX_PATH_MAX + KS_ERRBUF_SIZE + 16]; /* why the store is not used, until taken */
 };
 
 /* The engine's ranking is used only if the segment was sound all along:
@@ -52,14 +57,58 @@ static int engine_failed(ks_searcher *s, int rc, ks_errbuf *eb)
     return 1;
 }
 
+static const char *take(char *note, size_t size)
+{
+    static _Thread_local char why[KS_INDEX_PATH_MAX + KS_ERRBUF_SIZE + 16];
+    if (!note[0])
+        return NULL;
+    snprintf(why, sizeof why, "%.*s", (int)size, note);
+    note[0] = 0;
+    return why;
+}
+
 const char *ks_searcher_take_fallback(ks_searcher *s)
 {
-    static _Thread_local char why[sizeof s->fallback];
-    if (!s->fallback[0])
-        return NULL;
-    memcpy(why, s->fallback, sizeof why);
-    s->fallback[0] = 0;
-    return why;
+    return take(s->fallback, sizeof s->fallback);
+}
+
+const char *ks_searcher_take_docstore_note(ks_searcher *s)
+{
+    return take(s->ds_note, sizeof s->ds_note);
+}
+
+/* Stops using the document store (missing, damaged or stale) and says why
+ * for the log; stored fields then come from Xapian, the same bytes. */
+static void drop_docstore(ks_searcher *s, const char *why)
+{
+    snprintf(s->ds_note, sizeof s->ds_note, "%s", why);
+    ks_docstore_close(s->ds);
+    s->ds = NULL;
+}
+
+/* Opens GEN/docstore if there is one that matches the database. Never
+ * fails the searcher: without a store the replies are read from Xapian. */
+static void open_docstore(ks_searcher *s, const ks_xdb_stats *st)
+{
+    char p[KS_INDEX_PATH_MAX + 16];
+    ks_errbuf eb = { "" };
+    snprintf(p, sizeof p, "%s/docstore", s->generation);
+    int rc = ks_docstore_open(p, &s->ds, &eb);
+    if (rc == KS_ENOTFOUND) { /* an index built before stores existed: quietly as before */
+        s->ds = NULL;
+        return;
+    }
+    if (rc) {
+        drop_docstore(s, eb.msg);
+        return;
+    }
+    const ks_docstore_header *h = ks_docstore_header_of(s->ds);
+    if (h->revision != st->revision || h->doccount != st->doccount || h->lastdocid != st->lastdocid) {
+        snprintf(s->ds_note, sizeof s->ds_note, "%s was built from another revision of the database; rebuild the "
+                 "segment (kosearch-indexer segment INDEX)", p);
+        ks_docstore_close(s->ds);
+        s->ds = NULL;
+    }
 }
 
 void ks_search_opts_default(ks_search_opts *o)
@@ -105,6 +154,8 @@ static int open_segment(ks_searcher *s, ks_errbuf *eb)
                        "xapian", sp);
     if (!rc)
         rc = ks_engine_new(s->seg, &s->eng, eb);
+    if (!rc)
+        open_docstore(s, &st);
     return rc;
 }
 
@@ -155,6 +206,8 @@ void ks_searcher_close(ks_searcher *s)
         return;
     ks_engine_free(s->eng);
     ks_segment_close(s->seg);
+    ks_docstore_close(s->ds);
+    free(s->dsbuf);
     free(s->ehits);
     ks_xdb_close(s->db);
     ks_analyzer_free(s->qa);
@@ -225,29 +278,20 @@ static char *dup_n(const char *p, size_t n)
     return d;
 }
 
-static int on_hit(void *ud, uint32_t docid, double score, const char *data, size_t len)
+/* Adds the next hit of the page: its id, highlighted title and snippet. */
+static int page_hit(page *pg, uint32_t docid, double score, const ks_stored *f)
 {
-    page *pg = ud;
     ks_hit *h = &pg->r->hits[pg->r->n];
     memset(h, 0, sizeof *h);
     h->rank = pg->next_rank++;
     h->score = score;
     h->docid = docid;
-    json_t *o = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
-    const char *id = json_string_value(json_object_get(o, "id"));
-    if (!id) { /* every stored document has its id: this one was damaged on disk */
-        json_decref(o);
-        return ks_seterr(pg->eb, KS_ECORRUPT, "the stored data of document %u is damaged (not a JSON object with "
-                         "an id); rebuild the index", docid);
-    }
-    json_t *tv = json_object_get(o, "title"), *bv = json_object_get(o, "body");
-    const char *title = json_is_string(tv) ? json_string_value(tv) : "";
-    const char *body = json_is_string(bv) ? json_string_value(bv) : "";
-    size_t tl = json_is_string(tv) ? json_string_length(tv) : 0, bl = json_is_string(bv) ? json_string_length(bv) : 0;
-    h->id = dup_n(id ? id : "", id ? strlen(id) : 0);
-    ks_snippet_opts so = { .open = pg->o->hl_open, .close = pg->o->hl_close, .max_chars = 0, .title = 1 };
+    h->id = dup_n(f->id, f->id_len);
+    ks_snippet_opts so = { .open = pg->o->hl_open, .close = pg->o->hl_close, .max_chars = 0, .title = 1,
+                           .lean = pg->s->qa };
     size_t ol, nm;
-    int rc = h->id ? ks_snippet_make(pg->s->da, pg->plan, title, tl, &so, &h->title, &ol, &nm) : KS_ENOMEM;
+    int rc = h->id ? ks_snippet_make(pg->s->da, pg->plan, f->title, f->title_len, &so, &h->title, &ol, &nm)
+                   : KS_ENOMEM;
     so.max_chars = pg->o->snippet_chars;
     so.title = 0;
     if (pg->o->hl_ranges) {
@@ -255,9 +299,46 @@ static int on_hit(void *ud, uint32_t docid, double score, const char *data, size
         so.n_ranges = &h->n_hl;
     }
     if (!rc)
-        rc = ks_snippet_make(pg->s->da, pg->plan, body, bl, &so, &h->snippet, &ol, &nm);
-    json_decref(o);
+        rc = ks_snippet_make(pg->s->da, pg->plan, f->body, f->body_len, &so, &h->snippet, &ol, &nm);
     pg->r->n++; /* counted even on failure so ks_results_free() frees it */
+    return rc;
+}
+
+/* A hit with Xapian's stored data (ks_xdb_hit_fn). */
+static int on_hit(void *ud, uint32_t docid, double score, const char *data, size_t len)
+{
+    page *pg = ud;
+    ks_stored f;
+    int rc = ks_stored_parse(data, len, docid, &f, pg->eb);
+    if (rc)
+        return rc;
+    rc = page_hit(pg, docid, score, &f);
+    ks_stored_free(&f);
+    return rc;
+}
+
+/* A hit of the engine's, its fields from the document store when it can
+ * give them, else from Xapian. */
+static int engine_hit(page *pg, uint32_t docid, double score)
+{
+    ks_searcher *s = pg->s;
+    if (s->ds) {
+        ks_stored f;
+        ks_errbuf deb = { "" };
+        int rc = ks_docstore_get(s->ds, docid, &s->dsbuf, &s->dscap, &f, &deb);
+        if (!rc)
+            return page_hit(pg, docid, score, &f);
+        if (rc == KS_ENOMEM)
+            return ks_seterr(pg->eb, rc, "out of memory");
+        /* the engine found the document, so the store must hold it */
+        drop_docstore(s, deb.msg);
+    }
+    char *data = NULL;
+    size_t len = 0;
+    int rc = ks_xdb_get_data(s->db, docid, &data, &len, pg->eb);
+    if (!rc)
+        rc = on_hit(pg, docid, score, data, len);
+    free(data);
     return rc;
 }
 
@@ -290,14 +371,8 @@ static int engine_page(ks_searcher *s, const ks_plan *plan, const ks_search_opts
                               &pg->r->total, &pg->r->estimate, eb);
     if (engine_failed(s, rc, eb))
         return KS_ECORRUPT; /* no hit taken yet: run() ranks again */
-    for (size_t i = 0; !rc && i < n; i++) {
-        char *data = NULL;
-        size_t len = 0;
-        rc = ks_xdb_get_data(s->db, s->ehits[i].docid, &data, &len, eb);
-        if (!rc)
-            rc = on_hit(pg, s->ehits[i].docid, s->ehits[i].score, data, len);
-        free(data);
-    }
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = engine_hit(pg, s->ehits[i].docid, s->ehits[i].score);
     return rc;
 }
 

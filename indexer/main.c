@@ -18,6 +18,7 @@
 #include "ks_document.h"
 #include "ks_fault.h"
 #include "ks_indexdir.h"
+#include "ks_docstore.h"
 #include "ks_segment.h"
 #include "ks_xdb.h"
 #include "pipeline.h"
@@ -224,10 +225,25 @@ static void summary(const char *what, const ks_pipeline_stats *st, double total_
         index = gen; /* add: the index directory, whose live generation was just published */
     snprintf(segp, sizeof segp, "%s/segment", index);
     unsigned long long all = ks_indexdir_du(index), seg = ks_indexdir_du(segp);
+    snprintf(segp, sizeof segp, "%s/docstore", index);
+    unsigned long long ds = ks_indexdir_du(segp);
     if (getrusage(RUSAGE_SELF, &ru) == 0)
-        fprintf(stderr, "  peak RSS %.1f MiB; Xapian database %.1f MiB, segment %.1f MiB\n",
-                (double)ru.ru_maxrss / 1024.0, (double)(all > seg ? all - seg : 0) / 1048576.0,
-                (double)seg / 1048576.0);
+        fprintf(stderr, "  peak RSS %.1f MiB; Xapian database %.1f MiB, segment %.1f MiB, document store %.1f MiB\n",
+                (double)ru.ru_maxrss / 1024.0, (double)(all > seg + ds ? all - seg - ds : 0) / 1048576.0,
+                (double)seg / 1048576.0, (double)ds / 1048576.0);
+}
+
+/* Builds GEN/docstore beside GEN/segment from the database at xpath
+ * (GEN/xapian): every segment build is followed by one, so the pair always
+ * comes from the same revision (ks_docstore.h). */
+static int build_docstore(const char *xpath, ks_errbuf *eb)
+{
+    char dsp[KS_INDEX_PATH_MAX + 16];
+    size_t n = strlen(xpath);
+    if (n < 6 || strcmp(xpath + n - 6, "xapian") != 0)
+        return ks_seterr(eb, KS_EINVAL, "unexpected database path %s", xpath);
+    snprintf(dsp, sizeof dsp, "%.*sdocstore", (int)(n - 6), xpath);
+    return ks_docstore_build(xpath, dsp, eb);
 }
 
 /* Revision of the index's live generation (0 if there is none). */
@@ -388,6 +404,8 @@ static int cmd_build(int argc, char **argv)
         /* the logs are a build artefact: never published */
         for (int i = 0; i < nlogs; i++)
             unlink(log_paths[i]);
+        if (!rc)
+            rc = build_docstore(path, &eb);
         if (rc)
             goto fail;
         if (note.msg[0] && !a.quiet)
@@ -446,7 +464,8 @@ static int rebuild_segment(const char *xpath, unsigned threads, ks_errbuf *eb)
         return ks_seterr(eb, KS_EINVAL, "unexpected database path %s", xpath);
     snprintf(segp, sizeof segp, "%.*ssegment", (int)(n - 6), xpath);
     ks_seg_build_opts so = { .threads = threads };
-    return ks_segment_build_with(xpath, segp, &so, eb);
+    int rc = ks_segment_build_with(xpath, segp, &so, eb);
+    return rc ? rc : build_docstore(xpath, eb);
 }
 
 /* An add or delete never changes the live generation: it copies the
@@ -676,11 +695,24 @@ static int cmd_info(int argc, char **argv)
     unsigned long long size = ks_indexdir_du(gen), segsize = 0;
     long long segrev = -1; /* the segment's revision; -1: missing or damaged (segerr) */
     char segerr[sizeof eb.msg] = "";
+    unsigned long long dssize = 0;
+    long long dsrev = -1; /* the document store's, likewise (dserr) */
+    char dserr[sizeof eb.msg] = "";
     {
         char segp[KS_INDEX_PATH_MAX + 16];
+        snprintf(segp, sizeof segp, "%s/docstore", gen);
+        dssize = ks_indexdir_du(segp);
+        ks_docstore *ds = NULL;
+        ks_errbuf deb = { "" };
+        if (ks_docstore_open(segp, &ds, &deb) == 0) {
+            dsrev = (long long)ks_docstore_header_of(ds)->revision;
+            ks_docstore_close(ds);
+        } else {
+            snprintf(dserr, sizeof dserr, "%s", deb.msg);
+        }
         snprintf(segp, sizeof segp, "%s/segment", gen);
         segsize = ks_indexdir_du(segp);
-        size = size > segsize ? size - segsize : 0; /* the Xapian part */
+        size = size > segsize + dssize ? size - segsize - dssize : 0; /* the Xapian part */
         ks_segment *seg = NULL;
         ks_errbuf seb = { "" };
         if (ks_segment_open(segp, &seg, &seb) == 0) {
@@ -697,6 +729,8 @@ static int cmd_info(int argc, char **argv)
                               (json_int_t)s.revision, "analyzer", an,
                               "built_at", built, "updated_at", updated);
         json_object_set_new(o, "segment_revision", segrev >= 0 ? json_integer(segrev) : json_null());
+        json_object_set_new(o, "docstore_bytes", json_integer((json_int_t)dssize));
+        json_object_set_new(o, "docstore_revision", dsrev >= 0 ? json_integer(dsrev) : json_null());
         char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         puts(out);
         free(out);
@@ -713,6 +747,12 @@ static int cmd_info(int argc, char **argv)
                    (uint64_t)segrev == s.revision ? "" : " (stale: rebuild the index)");
         else
             printf("segment:        unusable: %s\n", segerr);
+        printf("docstore size:  %llu bytes (%.1f MiB)\n", dssize, (double)dssize / 1048576.0);
+        if (dsrev >= 0)
+            printf("docstore:       revision %lld%s\n", dsrev,
+                   (uint64_t)dsrev == s.revision ? "" : " (stale: rebuild the segment)");
+        else
+            printf("docstore:       unusable (stored fields are read from Xapian): %s\n", dserr);
         printf("revision:       %llu\n", (unsigned long long)s.revision);
         printf("analyzer:       %s\n", an);
         printf("built at:       %s\n", built);

@@ -45,6 +45,9 @@ static void note_fallback(const ksd_worker *w, ks_searcher *s)
     if (why)
         ksd_log("worker %d: scoring segment damaged, ranking with Xapian from now on (same results, slower; "
                 "rebuild the index and RELOAD): %s", w->id, why);
+    if ((why = ks_searcher_take_docstore_note(s)))
+        ksd_log("worker %d: document store not used, reading stored fields from Xapian (same replies, slower; "
+                "rebuild the segment with kosearch-indexer segment INDEX and RELOAD): %s", w->id, why);
 }
 
 int ksd_op_search(ksd_worker *w, const char *peer, ks_searcher *s, const char *q, size_t ql, ks_search_opts *o,

@@ -17,6 +17,10 @@
 #    daemon ranks with Xapian, same results) or, for damage inside Xapian's
 #    own files, an ERR; RELOAD refuses what its open checks find damaged.
 # 3. Stored documents damaged at seeded places: never a wrong reply.
+# 4. The document store (GEN/docstore) damaged, stale or gone, before the
+#    daemon starts or under it: every reply is still the right one (the
+#    stored fields are read from Xapian instead) and the log says why; with
+#    or without a store, the replies to every dev query are the same bytes.
 # A daemon's stderr is checked for sanitizer reports.
 import os
 import random
@@ -301,6 +305,9 @@ def t_stored_data_damage():
         for how in ("zero", "flip"):
             idx = os.path.join(td.TMP, "idx-stored-%s-%d" % (how, trial))
             shutil.copytree(idx1, idx, symlinks=True)
+            # without the document store, whose copy of the fields would
+            # answer instead (section 4 damages that one)
+            os.unlink(os.path.join(idx, "current", "docstore"))
             path = os.path.join(idx, "current", "shard-0", "docdata.glass")
             off = random.Random(trial).randrange(8192, os.path.getsize(path) - 65536)
             if how == "zero":
@@ -316,6 +323,82 @@ def t_stored_data_damage():
     T.ok(alive and total[2] == 0, "stored documents damaged at 8 seeded places: no crash, no wrong reply "
          "(%d right, %d ERR, %d wrong)" % tuple(total))
     T.ok(total[1] > 0, "and the damage was noticed (some replies are ERR)")
+    ref.stop()
+
+
+def dev_queries():
+    import json
+    with open(td.DEV_QUERIES, encoding="utf-8") as f:
+        return [json.loads(line)["query"] for line in f if line.strip()]
+
+
+@td.section
+def t_docstore_damage():
+    """The document store damaged in the ways its reader must catch: the
+    daemon answers right, from Xapian's copy of the fields, and logs why."""
+    ref = td.Daemon("ds-ref", td.INDEX)
+    gen_rel = os.readlink(os.path.join(td.INDEX, "current"))
+    # with and without the store: the same bytes (id, title, snippet, ranges)
+    bare = os.path.join(td.TMP, "idx-ds-none")
+    shutil.copytree(td.INDEX, bare, symlinks=True)
+    os.unlink(os.path.join(bare, gen_rel, "docstore"))
+    d = td.Daemon("ds-none", bare)
+    qs = dev_queries()
+    c1, c2 = ref.client(), d.client()
+    for c in (c1, c2):
+        T.ok(c.cmd("FORMAT json")[0].startswith('{"ok":true'), "JSON replies")
+    same = 0
+    for q in qs:
+        a = td.norm(c1.cmd("SEARCH limit=20 -- " + q))
+        b = td.norm(c2.cmd("SEARCH limit=20 -- " + q))
+        same += a == b and a[0].startswith("{")
+    T.eq(same, len(qs), "every dev query's top 20 (JSON: ids, titles, snippets, highlight ranges) is the same "
+         "with the document store and without it (from Xapian)")
+    T.ok("document store" not in d.stderr(), "a missing store (an older index) is not logged as damage",
+         d.stderr()[-400:])
+    c1.close()
+    c2.close()
+    d.stop()
+    want = answers(ref.client())
+    other = os.path.join(td.TMP, "idx-ds-other")
+    p = subprocess.run([td.INDEXER, "build", "-q", "-i", PREV, "-o", other], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=600)
+    T.eq(p.returncode, 0, "another build (the first 1,000 documents) for its store")
+    stale = os.path.join(os.path.realpath(os.path.join(other, "current")), "docstore")
+
+    def replace_by_stale(path):
+        shutil.copyfile(stale, path + ".new")
+        os.replace(path + ".new", path)  # as the indexer publishes: a new file, renamed
+
+    cases = [  # (what, damage, when: "start" and/or "live", logged)
+        ("records flipped every 4 KiB", lambda p: flip(p, 64, os.path.getsize(p) // 2, 4096), "both", True),
+        ("64 KiB zeroed", lambda p: zero(p, os.path.getsize(p) // 3, 65536), "both", True),
+        ("truncated to half", lambda p: truncate(p, os.path.getsize(p) // 2), "both", True),
+        ("header flipped", lambda p: flip(p, 8, 8), "start", True),
+        ("another build's in its place", replace_by_stale, "start", True),
+        ("removed", os.unlink, "start", False),
+    ]
+    for live in (False, True):
+        for n, (what, damage, when, logged) in enumerate(cases):
+            if when != "both" and live:
+                continue
+            tag = "%s (%s)" % (what, "under the running daemon" if live else "before the start")
+            idx = os.path.join(td.TMP, "idx-ds-%d-%d" % (live, n))
+            shutil.copytree(td.INDEX, idx, symlinks=True)
+            path = os.path.join(idx, gen_rel, "docstore")
+            if not live:
+                damage(path)
+            d = td.Daemon("ds-%d-%d" % (live, n), idx)
+            if live:
+                T.eq(answers(d.client()), want, "%s: answers before the damage" % tag)
+                damage(path)
+            got = [answers(d.client()) for _ in range(3)]
+            T.ok(d.p.poll() is None and all(g == want for g in got), "document store, %s: every reply right" % tag)
+            T.ok(("document store not used" in d.stderr()) == logged,
+                 "document store, %s: the log %s" % (tag, "says why" if logged else "is quiet"), d.stderr()[-600:])
+            check_sanitizers(d)
+            d.stop()
+    check_sanitizers(ref)
     ref.stop()
 
 
@@ -348,6 +431,7 @@ def main():
         t_damaged_new_generation()
         t_live_damage()
         t_stored_data_damage()
+        t_docstore_damage()
     except Exception as e:  # noqa: BLE001
         T.ok(False, "test driver: %s: %s" % (type(e).__name__, e), traceback.format_exc())
     finally:

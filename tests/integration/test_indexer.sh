@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 CORPUS="$KS_SHARED/corpus/ko-corpus.jsonl.gz"
 [ -f "$CORPUS" ] || plan_skip "shared corpus not found at $CORPUS"
-plan 66
+plan 69
 mk_tmp
 IDX="$T/idx"
 
@@ -14,7 +14,7 @@ IDX="$T/idx"
 "$INDEXER" build -i "$CORPUS" -o "$IDX" 2>"$T/build.err"
 check_eq "build of the shared corpus exits 0" 0 $?
 check_eq "info reports 2,020 documents" 2020 "$(info_docs "$IDX")"
-sizes=$("$INDEXER" info --json "$IDX" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("Xapian database %.1f MiB, segment %.1f MiB" % (d["xapian_bytes"]/1048576, d["segment_bytes"]/1048576))')
+sizes=$("$INDEXER" info --json "$IDX" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("Xapian database %.1f MiB, segment %.1f MiB, document store %.1f MiB" % (d["xapian_bytes"]/1048576, d["segment_bytes"]/1048576, d["docstore_bytes"]/1048576))')
 check "the build's summary gives its peak RSS and the sizes info reports ($sizes)" \
   grep -Eq "^  peak RSS [1-9][0-9]*\.[0-9] MiB; $sizes\$" "$T/build.err"
 check "info shows distinct terms, size, analyzer, build time" sh -c \
@@ -132,10 +132,17 @@ check "the published generation holds a segment of the same revision" sh -c \
 check "after delete the segment is rebuilt at the new revision" sh -c \
   "'$INDEXER' info '$IDX' | grep -Eq '^segment: *revision [0-9]+\$' && [ \"\$('$INDEXER' info '$IDX' | sed -n 's/^revision: *//p')\" = \"\$('$INDEXER' info '$IDX' | sed -n 's/^segment: *revision //p')\" ]"
 check "no segment.part is left behind" sh -c "! ls '$IDX'/current/segment.part 2>/dev/null | grep -q ."
+check "after delete the document store is rebuilt at the new revision too, without a .part left" sh -c \
+  "[ \"\$('$INDEXER' info '$IDX' | sed -n 's/^revision: *//p')\" = \"\$('$INDEXER' info '$IDX' | sed -n 's/^docstore: *revision //p')\" ] && ! ls '$IDX'/current/docstore.part 2>/dev/null | grep -q ."
+rm -f "$IDX/current/docstore"
+check "with its document store gone, info says it is unusable and why" sh -c \
+  "'$INDEXER' info '$IDX' | grep -q '^docstore: *unusable (stored fields are read from Xapian): cannot open document store'"
 rm -f "$IDX/current/segment"
 check "with its segment gone, info says the segment is unusable" sh -c "'$INDEXER' info '$IDX' | grep -q '^segment: *unusable'"
 check "kosearch-indexer segment rebuilds it at the database's revision" sh -c \
   "'$INDEXER' segment '$IDX' >/dev/null && [ \"\$('$INDEXER' info '$IDX' | sed -n 's/^revision: *//p')\" = \"\$('$INDEXER' info '$IDX' | sed -n 's/^segment: *revision //p')\" ]"
+check "and the document store with it" sh -c \
+  "[ \"\$('$INDEXER' info '$IDX' | sed -n 's/^revision: *//p')\" = \"\$('$INDEXER' info '$IDX' | sed -n 's/^docstore: *revision //p')\" ] && '$INDEXER' info '$IDX' | grep -q '^docstore size: *[1-9]'"
 cp "$IDX/current/segment" "$T/segment.default"
 KOSEARCH_SEGMENT_BUFFER=4096 "$INDEXER" segment "$IDX" >/dev/null
 check "rebuilt through 4 KiB write buffers (KOSEARCH_SEGMENT_BUFFER) the segment is byte for byte the same" \
