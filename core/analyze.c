@@ -205,6 +205,23 @@ static int normalize(ks_analyzer *a, size_t n)
         int32_t sp = unorm2_spanQuickCheckYes(N, a->u16 + i, (int32_t)(n - i), &ec);
         if (U_FAILURE(ec))
             sp = 0;
+        if (i == 0 && (size_t)sp == n) {
+            /* already normalised throughout (most Korean text): the decoded
+             * buffers become the normalised ones, nothing copied */
+            UChar *u = a->u16;
+            uint32_t *st = a->u16_start, *en = a->u16_end;
+            size_t cap = a->u16_cap;
+            a->u16 = a->nrm;
+            a->u16_start = a->nrm_start;
+            a->u16_end = a->nrm_end;
+            a->u16_cap = a->nrm_cap;
+            a->nrm = u;
+            a->nrm_start = st;
+            a->nrm_end = en;
+            a->nrm_cap = cap;
+            a->nrm_len = n;
+            return 0;
+        }
         if (sp > 0 &&
             nrm_append(a, a->u16 + i, (size_t)sp, a->u16_start + i, a->u16_end + i, 0, 0))
             return KS_ENOMEM;
@@ -289,6 +306,9 @@ static int classify(ks_analyzer *a, UChar32 c, UScriptCode *script)
 static int push_term(ks_terms *out, int kind, uint32_t pos, const run_char *chars, size_t nc,
                      size_t max_bytes, int alone)
 {
+    uint32_t k = (uint32_t)chars[0].c % KS_TERMS_KEEP_BITS;
+    if (out->keep && !(out->keep[k / 64] >> (k % 64) & 1))
+        return 0;
     if (ks_grow((void **)&out->a, &out->cap, out->n + 1, sizeof *out->a))
         return KS_ENOMEM;
     if (ks_grow((void **)&out->text, &out->text_cap, out->text_len + nc * 4, 1))

@@ -58,7 +58,20 @@ typedef struct ks_terms {
     size_t text_cap;     /* bytes allocated in text */
     size_t n_invalid;    /* invalid UTF-8 sequences replaced by U+FFFD so far */
     uint32_t next_pos;   /* first position after the last token of the last call */
+    const uint64_t *keep; /* optional filter, set by the caller (not owned; NULL: every term):
+                             KS_TERMS_KEEP_BITS bits; a term is stored only when the bit of its
+                             first code point (mod KS_TERMS_KEEP_BITS) is set. Positions count as
+                             without it. Snippets keep only what can match a query term. */
 } ks_terms;
+
+#define KS_TERMS_KEEP_BITS 1024
+
+/* Sets c's bit in keep[KS_TERMS_KEEP_BITS / 64]. */
+static inline void ks_terms_keep_set(uint64_t *keep, uint32_t c)
+{
+    c %= KS_TERMS_KEEP_BITS;
+    keep[c / 64] |= 1ull << (c % 64);
+}
 
 void ks_terms_reset(ks_terms *t);
 void ks_terms_free(ks_terms *t);

@@ -181,6 +181,18 @@ int ks_snippet_make(ks_analyzer *an, const ks_plan *plan, const char *text, size
         an = o->lean;
     ks_terms t;
     memset(&t, 0, sizeof t);
+    /* only terms that begin as some highlight term does can be part of a
+     * match: the others are never stored (most of a text's terms) */
+    uint64_t keep[KS_TERMS_KEEP_BITS / 64] = { 0 };
+    for (size_t i = 0; i < plan->n_hl_terms; i++) {
+        const ks_hl_term *h = &plan->hl_terms[i];
+        int32_t k = 0;
+        UChar32 c;
+        U8_NEXT((const uint8_t *)plan->text + h->off, k, (int32_t)h->len, c);
+        if (h->len)
+            ks_terms_keep_set(keep, (uint32_t)(c < 0 ? 0xFFFD : c));
+    }
+    t.keep = keep;
     span *s = NULL;
     size_t ns = 0;
     int rc = ks_analyze(an, text, len, 0, &t);

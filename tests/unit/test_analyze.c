@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unicode/utf8.h>
+
 #include "ks_analyze.h"
 
 /* Renders terms as "text/kind/pos ..." with kind w, u or b. */
@@ -245,6 +247,55 @@ static void test_pos_base_and_append(void **state)
     ks_analyzer_free(a);
 }
 
+/* A keep filter stores exactly the terms whose first code point is in the
+ * set, with the positions and offsets they have without it; the filtered
+ * analysis of text that needs normalising (full-width, upper case,
+ * decomposed Hangul) too, and through the same analyzer twice in a row. */
+static void test_keep_filter(void **state)
+{
+    (void)state;
+    const char *in = "인공지능과 인공 지능, ＡＢＣ Search 검색엔진\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB 책 한국어";
+    ks_analyzer *a;
+    ks_errbuf eb;
+    assert_int_equal(ks_analyzer_new(NULL, &a, &eb), 0);
+    uint32_t firsts[] = { 0xC778 /* 인 */, 'a', 0xD55C /* 한 */, 's' };
+    for (int round = 0; round < 2; round++) {
+        ks_terms all, some;
+        memset(&all, 0, sizeof all);
+        memset(&some, 0, sizeof some);
+        uint64_t keep[KS_TERMS_KEEP_BITS / 64] = { 0 };
+        for (size_t i = 0; i < sizeof firsts / sizeof *firsts; i++)
+            ks_terms_keep_set(keep, firsts[i]);
+        some.keep = keep;
+        assert_int_equal(ks_analyze(a, in, strlen(in), 0, &all), 0);
+        assert_int_equal(ks_analyze(a, in, strlen(in), 0, &some), 0);
+        size_t j = 0;
+        for (size_t i = 0; i < all.n; i++) {
+            const uint8_t *tx = (const uint8_t *)ks_term_text(&all, i);
+            int32_t k = 0;
+            UChar32 c;
+            U8_NEXT(tx, k, (int32_t)all.a[i].len, c);
+            uint32_t b = (uint32_t)c % KS_TERMS_KEEP_BITS;
+            if (!(keep[b / 64] >> (b % 64) & 1))
+                continue;
+            assert_true(j < some.n);
+            assert_int_equal(some.a[j].len, all.a[i].len);
+            assert_memory_equal(ks_term_text(&some, j), tx, all.a[i].len);
+            assert_int_equal(some.a[j].pos, all.a[i].pos);
+            assert_int_equal(some.a[j].start, all.a[i].start);
+            assert_int_equal(some.a[j].end, all.a[i].end);
+            assert_int_equal(some.a[j].kind, all.a[i].kind);
+            j++;
+        }
+        assert_int_equal(j, some.n);
+        assert_true(some.n >= 8 && some.n < all.n / 2); /* 인공 x3, 인 x3, 한 x2, 한국, abc, search */
+        assert_int_equal(some.next_pos, all.next_pos);
+        ks_terms_free(&all);
+        ks_terms_free(&some);
+    }
+    ks_analyzer_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_unigram_modes),  cmocka_unit_test(test_offsets),
         cmocka_unit_test(test_long_word_cut),  cmocka_unit_test(test_very_long_input),
         cmocka_unit_test(test_too_big),        cmocka_unit_test(test_pos_base_and_append),
+        cmocka_unit_test(test_keep_filter),
     };
     return cmocka_run_group_tests_name("analyze", tests, NULL, NULL);
 }
