@@ -68,7 +68,7 @@ struct ks_analyzer {
 
 ks_analyzer_opts ks_analyzer_default_opts(void)
 {
-    ks_analyzer_opts o = { KS_UNIGRAMS_ALL, 0 };
+    ks_analyzer_opts o = { KS_UNIGRAMS_ALL, 0, 0 };
     return o;
 }
 
@@ -192,36 +192,49 @@ static int nrm_append(ks_analyzer *a, const UChar *src, size_t n, const uint32_t
     return 0;
 }
 
-/* NFKC_Casefold of u16[0..n) into nrm, keeping source ranges. Spans that pass
+/* ASCII and precomposed Hangul syllables: NFKC_Casefold maps each to itself
+ * (A-Z to a-z), and none combines with the character before it
+ * (test_analyze checks both against ICU for every one of them). */
+static inline int simple_unit(UChar c)
+{
+    return c < 0x80 || (c >= 0xAC00 && c <= 0xD7A3);
+}
+
+/* Swaps the decoded and the normalised buffers (both grown by grow3). */
+static void swap_buffers(ks_analyzer *a)
+{
+    UChar *u = a->u16;
+    uint32_t *st = a->u16_start, *en = a->u16_end;
+    size_t cap = a->u16_cap;
+    a->u16 = a->nrm;
+    a->u16_start = a->nrm_start;
+    a->u16_end = a->nrm_end;
+    a->u16_cap = a->nrm_cap;
+    a->nrm = u;
+    a->nrm_start = st;
+    a->nrm_end = en;
+    a->nrm_cap = cap;
+}
+
+static void lower_ascii(UChar *u, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (u[k] >= 'A' && u[k] <= 'Z')
+            u[k] = (UChar)(u[k] + 32);
+}
+
+/* NFKC_Casefold of u16[from..to) into nrm through ICU, keeping source
+ * ranges; u16[to] (if any) starts a normalisation segment. Spans that pass
  * the quick check are copied; the rest is normalised one boundary-delimited
  * segment at a time (each output unit maps to its whole segment). */
-static int normalize(ks_analyzer *a, size_t n)
+static int normalize_icu(ks_analyzer *a, size_t i, size_t n)
 {
     const UNormalizer2 *N = a->nfkc_cf;
-    a->nrm_len = 0;
-    size_t i = 0;
     while (i < n) {
         UErrorCode ec = U_ZERO_ERROR;
         int32_t sp = unorm2_spanQuickCheckYes(N, a->u16 + i, (int32_t)(n - i), &ec);
         if (U_FAILURE(ec))
             sp = 0;
-        if (i == 0 && (size_t)sp == n) {
-            /* already normalised throughout (most Korean text): the decoded
-             * buffers become the normalised ones, nothing copied */
-            UChar *u = a->u16;
-            uint32_t *st = a->u16_start, *en = a->u16_end;
-            size_t cap = a->u16_cap;
-            a->u16 = a->nrm;
-            a->u16_start = a->nrm_start;
-            a->u16_end = a->nrm_end;
-            a->u16_cap = a->nrm_cap;
-            a->nrm = u;
-            a->nrm_start = st;
-            a->nrm_end = en;
-            a->nrm_cap = cap;
-            a->nrm_len = n;
-            return 0;
-        }
         if (sp > 0 &&
             nrm_append(a, a->u16 + i, (size_t)sp, a->u16_start + i, a->u16_end + i, 0, 0))
             return KS_ENOMEM;
@@ -254,6 +267,48 @@ static int normalize(ks_analyzer *a, size_t n)
             break;
         }
         i = j;
+    }
+    return 0;
+}
+
+/* NFKC_Casefold of u16[0..n) into nrm, keeping source ranges. Runs of ASCII
+ * and Hangul syllables (almost all Korean text) are copied with A-Z lowered,
+ * without asking ICU; a text of nothing else is not even copied (the
+ * buffers are swapped). The last unit of a run before anything else goes
+ * to ICU with what follows, which may combine with it (e + U+0301). */
+static int normalize(ks_analyzer *a, size_t n)
+{
+    a->nrm_len = 0;
+    if (a->o.icu_only)
+        return normalize_icu(a, 0, n);
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && simple_unit(a->u16[j]))
+            j++;
+        if (i == 0 && j == n) {
+            swap_buffers(a);
+            lower_ascii(a->nrm, n);
+            a->nrm_len = n;
+            return 0;
+        }
+        if (j < n && j > i)
+            j--;
+        if (j > i) {
+            if (nrm_append(a, a->u16 + i, j - i, a->u16_start + i, a->u16_end + i, 0, 0))
+                return KS_ENOMEM;
+            lower_ascii(a->nrm + a->nrm_len - (j - i), j - i);
+            i = j;
+        }
+        if (i >= n)
+            break;
+        /* ICU up to the next simple unit after the others: a segment boundary */
+        size_t lim = i + 1;
+        while (lim < n && !simple_unit(a->u16[lim]))
+            lim++;
+        if (normalize_icu(a, i, lim))
+            return KS_ENOMEM;
+        i = lim;
     }
     return 0;
 }

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <unicode/unorm2.h>
 #include <unicode/utf8.h>
+#include <zlib.h>
 
 #include "ks_analyze.h"
 
@@ -296,6 +299,94 @@ static void test_keep_filter(void **state)
     ks_analyzer_free(a);
 }
 
+/* Analyses in[0..len) with the shortcut and through ICU alone (opts
+ * icu_only): the same terms, positions, offsets and counts. */
+static void same_as_icu(ks_analyzer *fast, ks_analyzer *icu, const char *in, size_t len)
+{
+    ks_terms x, y;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    assert_int_equal(ks_analyze(fast, in, len, 0, &x), 0);
+    assert_int_equal(ks_analyze(icu, in, len, 0, &y), 0);
+    assert_int_equal(x.n, y.n);
+    assert_int_equal(x.n_invalid, y.n_invalid);
+    assert_int_equal(x.next_pos, y.next_pos);
+    for (size_t i = 0; i < x.n; i++) {
+        assert_int_equal(x.a[i].len, y.a[i].len);
+        assert_memory_equal(ks_term_text(&x, i), ks_term_text(&y, i), x.a[i].len);
+        assert_int_equal(x.a[i].pos, y.a[i].pos);
+        assert_int_equal(x.a[i].start, y.a[i].start);
+        assert_int_equal(x.a[i].end, y.a[i].end);
+        assert_int_equal(x.a[i].kind, y.a[i].kind);
+        assert_int_equal(x.a[i].run_len_1, y.a[i].run_len_1);
+    }
+    ks_terms_free(&x);
+    ks_terms_free(&y);
+}
+
+/* The normaliser's shortcut for ASCII and Hangul syllables (analyze.c,
+ * simple_unit) against ICU: each such unit is its own NFKC_Casefold (A-Z
+ * lowered) and starts a segment, and texts where they meet what combines
+ * with them, and the whole shared corpus when present, analyse the same. */
+static void test_shortcut_matches_icu(void **state)
+{
+    (void)state;
+    UErrorCode ec = U_ZERO_ERROR;
+    const UNormalizer2 *N = unorm2_getNFKCCasefoldInstance(&ec);
+    assert_true(U_SUCCESS(ec));
+    for (UChar32 c = 0; c <= 0xD7A3; c = c == 0x7F ? 0xAC00 : c + 1) {
+        UChar in[1] = { (UChar)c }, out[8];
+        ec = U_ZERO_ERROR;
+        int32_t n = unorm2_normalize(N, in, 1, out, 8, &ec);
+        assert_true(U_SUCCESS(ec) && n == 1);
+        assert_int_equal(out[0], c >= 'A' && c <= 'Z' ? c + 32 : c);
+        assert_true(unorm2_hasBoundaryBefore(N, c));
+    }
+    ks_analyzer_opts o = ks_analyzer_default_opts();
+    ks_analyzer *fast, *icu;
+    ks_errbuf eb;
+    assert_int_equal(ks_analyzer_new(&o, &fast, &eb), 0);
+    o.icu_only = 1;
+    assert_int_equal(ks_analyzer_new(&o, &icu, &eb), 0);
+    const char *texts[] = {
+        "e\xCC\x81 A\xCC\x8A", /* combining acute, ring: compose with the letter before */
+        "\xEA\xB0\x80\xE1\x86\xA8 \xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8", /* 가 + jongseong; conjoining jamo */
+        "ＡＢＣ한국 ﬁle Straße İstanbul CAFÉ café", "x\xCC\xA3\xCC\x87y 한\xE3\x80\x80국 \xEF\xBD\xB6\xEF\xBE\x9E",
+        "A\xE2\x80\x8B" "B a\xC2\xAD" "b 한\xE2\x80\x8D국", /* default ignorables removed */
+        "\xF0\x9F\x98\x80가\xF0\xA0\x80\x80나 \xFF\xFE 가\xC3", /* astral, invalid bytes */
+        "Kakao의 AI 인공지능은 LLM을, Ｋａｋａｏ는 ＡＩ를", "", "A", "\xCC\x81", "가\xCC\x81",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        same_as_icu(fast, icu, texts[i], strlen(texts[i]));
+    const char *shared = getenv("KS_SHARED");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/corpus/ko-corpus.jsonl.gz", shared ? shared : "../shared");
+    gzFile f = gzopen(path, "rb");
+    size_t docs = 0;
+    if (f) {
+        static char line[1 << 20];
+        while (gzgets(f, line, sizeof line)) {
+            json_t *d = json_loads(line, 0, NULL);
+            if (!d)
+                continue; /* a line over 1 MiB, cut by gzgets */
+            const char *fields[] = { "title", "body" };
+            for (int k = 0; k < 2; k++) {
+                json_t *v = json_object_get(d, fields[k]);
+                if (json_is_string(v))
+                    same_as_icu(fast, icu, json_string_value(v), json_string_length(v));
+            }
+            json_decref(d);
+            docs++;
+        }
+        gzclose(f);
+        assert_true(docs >= 2000);
+    } else {
+        printf("# %s not found: the corpus part skipped\n", path);
+    }
+    ks_analyzer_free(fast);
+    ks_analyzer_free(icu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,7 +395,7 @@ int main(void)
         cmocka_unit_test(test_unigram_modes),  cmocka_unit_test(test_offsets),
         cmocka_unit_test(test_long_word_cut),  cmocka_unit_test(test_very_long_input),
         cmocka_unit_test(test_too_big),        cmocka_unit_test(test_pos_base_and_append),
-        cmocka_unit_test(test_keep_filter),
+        cmocka_unit_test(test_keep_filter),     cmocka_unit_test(test_shortcut_matches_icu),
     };
     return cmocka_run_group_tests_name("analyze", tests, NULL, NULL);
 }
