@@ -184,9 +184,14 @@ static int nrm_append(ks_analyzer *a, const UChar *src, size_t n, const uint32_t
     if (grow3(&a->nrm, &a->nrm_start, &a->nrm_end, &a->nrm_cap, a->nrm_len + n))
         return KS_ENOMEM;
     memcpy(a->nrm + a->nrm_len, src, n * sizeof *src);
-    for (size_t k = 0; k < n; k++) {
-        a->nrm_start[a->nrm_len + k] = st ? st[k] : seg_start;
-        a->nrm_end[a->nrm_len + k] = en ? en[k] : seg_end;
+    if (st) {
+        memcpy(a->nrm_start + a->nrm_len, st, n * sizeof *st);
+        memcpy(a->nrm_end + a->nrm_len, en, n * sizeof *en);
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            a->nrm_start[a->nrm_len + k] = seg_start;
+            a->nrm_end[a->nrm_len + k] = seg_end;
+        }
     }
     a->nrm_len += n;
     return 0;
@@ -346,6 +351,12 @@ static int classify_icu(UChar32 c, UScriptCode *script)
 
 static int classify(ks_analyzer *a, UChar32 c, UScriptCode *script)
 {
+    /* Hangul syllables, most of the text: 11,172 of them would crowd the
+     * memo (test_shortcut_matches_icu checks this against ICU) */
+    if (c >= 0xAC00 && c <= 0xD7A3 && !a->o.icu_only) {
+        *script = USCRIPT_HANGUL;
+        return CLS_CJK;
+    }
     size_t k = (size_t)c & (sizeof a->memo / sizeof a->memo[0] - 1);
     if (a->memo[k].c != c) {
         UScriptCode s = USCRIPT_COMMON;
@@ -393,6 +404,9 @@ static int emit_run(const ks_analyzer *a, const run_char *r, size_t n, uint32_t 
 {
     int uni = a->o.query ? 0 : a->o.unigrams;
     for (size_t i = 0; i < n; i++) {
+        uint32_t k = (uint32_t)r[i].c % KS_TERMS_KEEP_BITS;
+        if (out->keep && !(out->keep[k / 64] >> (k % 64) & 1))
+            continue; /* both terms at i begin with r[i] (push_term would drop them) */
         int want_uni = n == 1 || (!a->o.query && (uni == KS_UNIGRAMS_ALL ||
                                                   (uni == KS_UNIGRAMS_TAIL && i == n - 1)));
         if (want_uni && push_term(out, KS_TERM_UNIGRAM, pos + (uint32_t)i, r + i, 1, 4, n == 1))

@@ -32,8 +32,8 @@ enum ks_unigram_mode {
 typedef struct ks_analyzer_opts {
     int unigrams;      /* enum ks_unigram_mode */
     int query;         /* query mode: no unigrams inside runs of two or more */
-    int icu_only;      /* tests: every character through ICU's normaliser (no shortcut for
-                          ASCII and Hangul syllables); the same terms, slower */
+    int icu_only;      /* tests: every character through ICU's normaliser and script lookup
+                          (no shortcut for ASCII and Hangul syllables); the same terms, slower */
 } ks_analyzer_opts;
 
 /* Default options for documents: all unigrams. */

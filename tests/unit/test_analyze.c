@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <unicode/unorm2.h>
+#include <unicode/uscript.h>
 #include <unicode/utf8.h>
 #include <zlib.h>
 
@@ -324,9 +325,9 @@ static void same_as_icu(ks_analyzer *fast, ks_analyzer *icu, const char *in, siz
     ks_terms_free(&y);
 }
 
-/* The normaliser's shortcut for ASCII and Hangul syllables (analyze.c,
- * simple_unit) against ICU: each such unit is its own NFKC_Casefold (A-Z
- * lowered) and starts a segment, and texts where they meet what combines
+/* The shortcuts for ASCII and Hangul syllables (analyze.c: simple_unit,
+ * classify) against ICU: each such unit is its own NFKC_Casefold (A-Z
+ * lowered) and starts a segment, a syllable is of script Hangul, and texts where they meet what combines
  * with them, and the whole shared corpus when present, analyse the same. */
 static void test_shortcut_matches_icu(void **state)
 {
@@ -341,6 +342,10 @@ static void test_shortcut_matches_icu(void **state)
         assert_true(U_SUCCESS(ec) && n == 1);
         assert_int_equal(out[0], c >= 'A' && c <= 'Z' ? c + 32 : c);
         assert_true(unorm2_hasBoundaryBefore(N, c));
+        if (c >= 0xAC00) { /* and a Hangul syllable is of script Hangul (a CJK run) */
+            ec = U_ZERO_ERROR;
+            assert_int_equal(uscript_getScript(c, &ec), USCRIPT_HANGUL);
+        }
     }
     ks_analyzer_opts o = ks_analyzer_default_opts();
     ks_analyzer *fast, *icu;
