@@ -41,9 +41,15 @@ void ks_stored_free(ks_stored *f)
     memset(f, 0, sizeof *f);
 }
 
+/* Offsets tables up to this size are read once at open: a hit then costs
+ * one pread instead of two (larger ones are read an entry pair at a time,
+ * so that opening stays as fast at any size). */
+#define KS_DOCSTORE_INDEX_INLINE (1u << 20)
+
 struct ks_docstore {
     int fd;
     ks_docstore_header h;
+    uint64_t *off;   /* the whole offsets table when small enough, else NULL */
     char path[4096];
 };
 
@@ -115,6 +121,14 @@ int ks_docstore_open(const char *path, ks_docstore **out, ks_errbuf *eb)
         rc = read_at(d, &d->h, sizeof d->h, 0, eb);
     if (!rc)
         rc = check_header(&d->h, (uint64_t)sb.st_size, path, eb);
+    size_t isz = rc ? 0 : (size_t)(d->h.file_size - d->h.index_off);
+    const char *lim = getenv("KOSEARCH_DOCSTORE_INDEX_INLINE"); /* tests: the other path */
+    if (!rc && isz <= (lim ? strtoull(lim, NULL, 10) : KS_DOCSTORE_INDEX_INLINE)) {
+        if (!(d->off = malloc(isz)))
+            rc = ks_seterr(eb, KS_ENOMEM, "out of memory");
+        else
+            rc = read_at(d, d->off, isz, d->h.index_off, eb);
+    }
     if (rc) {
         ks_docstore_close(d);
         return rc;
@@ -128,6 +142,7 @@ void ks_docstore_close(ks_docstore *d)
     if (!d)
         return;
     close(d->fd);
+    free(d->off);
     free(d);
 }
 
@@ -142,8 +157,10 @@ int ks_docstore_get(const ks_docstore *d, uint32_t docid, char **buf, size_t *ca
     if (docid == 0 || docid > d->h.lastdocid)
         return ks_seterr(eb, KS_ENOTFOUND, "no document %u in %s", docid, d->path);
     uint64_t off[2];
-    int rc = read_at(d, off, sizeof off, d->h.index_off + 8 * (uint64_t)docid, eb);
-    if (rc)
+    int rc = 0;
+    if (d->off)
+        memcpy(off, d->off + docid, sizeof off);
+    else if ((rc = read_at(d, off, sizeof off, d->h.index_off + 8 * (uint64_t)docid, eb)))
         return rc;
     if (off[0] == off[1])
         return ks_seterr(eb, KS_ENOTFOUND, "no document %u in %s", docid, d->path);

@@ -17,8 +17,10 @@
  *   INDEX    at index_off: uint64 off[lastdocid + 2]; document d's record
  *            is file[off[d] .. off[d + 1]), empty when no document has
  *            that number; off[lastdocid + 1] == index_off.
- * Nothing is checked in bulk at open (the header only, so opening takes the
- * same time whatever the size): a record is checked each time it is read,
+ * Nothing is checked in bulk at open (the header only; an offsets table of
+ * up to 1 MiB (KOSEARCH_DOCSTORE_INDEX_INLINE bytes from the environment:
+ * tests) is read into memory, so opening takes milliseconds whatever
+ * the size): a record is checked each time it is read,
  * on the caller's copy (its bounds, length fields, document number and
  * crc), so a damaged file gives KS_ECORRUPT for the damaged documents and
  * never a wrong field, and a file is read with pread, never mapped, so a

@@ -120,6 +120,9 @@ static int teardown(void **state)
 
 static void load_want(void)
 {
+    static int loaded;
+    if (loaded++)
+        return;
     ks_errbuf eb;
     ks_xdb *db;
     assert_int_equal(ks_xdb_open(stub, &db, &eb), 0);
@@ -366,6 +369,18 @@ static void test_build_errors(void **state)
     assert_int_equal(access(bad, F_OK), -1);
 }
 
+/* The same checks with the offsets read from the file a pair at a time,
+ * as for a store whose offsets table is over the in-memory limit. */
+static void test_offsets_from_file(void **state)
+{
+    setenv("KOSEARCH_DOCSTORE_INDEX_INLINE", "0", 1);
+    test_round_trip(state);
+    test_flipped_bytes(state);
+    test_truncated(state);
+    test_swapped_entries(state);
+    unsetenv("KOSEARCH_DOCSTORE_INDEX_INLINE");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_magic_version_missing),
         cmocka_unit_test(test_swapped_entries),
         cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_offsets_from_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
