@@ -236,14 +236,22 @@ static void summary(const char *what, const ks_pipeline_stats *st, double total_
 /* Builds GEN/docstore beside GEN/segment from the database at xpath
  * (GEN/xapian): every segment build is followed by one, so the pair always
  * comes from the same revision (ks_docstore.h). */
-static int build_docstore(const char *xpath, ks_errbuf *eb)
+/* out = the file NAME beside the Xapian database at xpath (GEN/xapian ->
+ * GEN/NAME); out holds at least KS_INDEX_PATH_MAX + 16 bytes. */
+static int sibling_path(const char *xpath, const char *name, char *out, ks_errbuf *eb)
 {
-    char dsp[KS_INDEX_PATH_MAX + 16];
     size_t n = strlen(xpath);
     if (n < 6 || strcmp(xpath + n - 6, "xapian") != 0)
         return ks_seterr(eb, KS_EINVAL, "unexpected database path %s", xpath);
-    snprintf(dsp, sizeof dsp, "%.*sdocstore", (int)(n - 6), xpath);
-    return ks_docstore_build(xpath, dsp, eb);
+    snprintf(out, KS_INDEX_PATH_MAX + 16, "%.*s%s", (int)(n - 6), xpath, name);
+    return 0;
+}
+
+static int build_docstore(const char *xpath, ks_errbuf *eb)
+{
+    char dsp[KS_INDEX_PATH_MAX + 16];
+    int rc = sibling_path(xpath, "docstore", dsp, eb);
+    return rc ? rc : ks_docstore_build(xpath, dsp, eb);
 }
 
 /* Revision of the index's live generation (0 if there is none). */
@@ -459,12 +467,11 @@ fail:
 static int rebuild_segment(const char *xpath, unsigned threads, ks_errbuf *eb)
 {
     char segp[KS_INDEX_PATH_MAX + 16];
-    size_t n = strlen(xpath);
-    if (n < 6 || strcmp(xpath + n - 6, "xapian") != 0)
-        return ks_seterr(eb, KS_EINVAL, "unexpected database path %s", xpath);
-    snprintf(segp, sizeof segp, "%.*ssegment", (int)(n - 6), xpath);
+    int rc = sibling_path(xpath, "segment", segp, eb);
+    if (rc)
+        return rc;
     ks_seg_build_opts so = { .threads = threads };
-    int rc = ks_segment_build_with(xpath, segp, &so, eb);
+    rc = ks_segment_build_with(xpath, segp, &so, eb);
     return rc ? rc : build_docstore(xpath, eb);
 }
 
