@@ -41,6 +41,7 @@ struct ks_engine {
     double *K;        /* per-document BM25 length factor */
     uint32_t *wdf;    /* scratch */
     size_t cap_wdf;
+    uint8_t *slot;    /* SLOT_SPAN + 1 zero bytes, lazily: a block's docs by docid - base (block_matches) */
     ks_errbuf *eb;
     const ks_plan *plan;
     ks_bufpool pool;  /* rlist buffers, reused across queries */
@@ -149,6 +150,7 @@ void ks_engine_free(ks_engine *e)
         return;
     free(e->K);
     free(e->wdf);
+    free(e->slot);
     pl_clear(e);
     free(e->pl);
     ks_bufpool_clear(&e->pool);
@@ -246,6 +248,68 @@ static size_t seek_u32(const uint32_t *a, size_t n, size_t i, uint32_t d)
     return lo;
 }
 
+/* A block whose docids span at most SLOT_SPAN is intersected through a
+ * table indexed by docid - base: see block_matches. */
+#define SLOT_SPAN 65535u
+_Static_assert(KS_SEG_BLOCK <= 255, "a block index + 1 must fit a table slot (uint8_t)");
+
+/* Matches the filter documents fd[f..fe), all in the block's (base, last],
+ * against the block's docs doc[0..bn) (strictly increasing, validated by the
+ * decoder): for the m-th match, hit[m] is its index in doc and fhit[m] its
+ * index in fd. Returns m, or UINT32_MAX when the table cannot be allocated.
+ * Few filter documents: a branch-free binary search each. Many, in a block
+ * of a narrow span (a common term's): each block doc is written to a table
+ * slot, each filter document reads its slot; loads that depend on no
+ * comparison, where a merge's chain of compares and loads (i += a <= b)
+ * was the engine's single hottest loop at 1M documents. Wide spans: the
+ * merge. */
+static uint32_t block_matches(ks_engine *e, const uint32_t *doc, uint32_t bn, uint32_t base, uint32_t last,
+                              const uint32_t *fd, size_t f, size_t fe, uint32_t *hit, size_t *fhit)
+{
+    uint32_t m = 0;
+    if ((fe - f) * 8 < bn) {
+        for (; f < fe; f++) {
+            /* first doc >= d in doc[0..bn): exists (doc[bn - 1] == last >= d) */
+            uint32_t d = fd[f], lo = 0, len = bn;
+            while (len > 1) {
+                uint32_t half = len / 2;
+                lo = doc[lo + half - 1] < d ? lo + half : lo;
+                len -= half;
+            }
+            hit[m] = lo;
+            fhit[m] = f;
+            m += doc[lo] == d;
+        }
+        return m;
+    }
+    if (last - base <= SLOT_SPAN) {
+        if (!e->slot && !(e->slot = calloc(SLOT_SPAN + 1, 1)))
+            return UINT32_MAX;
+        uint8_t *slot = e->slot; /* all zero between calls */
+        for (uint32_t i = 0; i < bn; i++)
+            slot[doc[i] - base] = (uint8_t)(i + 1); /* doc[i] - base in [1, SLOT_SPAN]; i + 1 <= 128 */
+        for (; f < fe; f++) {
+            uint32_t s = slot[fd[f] - base];
+            hit[m] = s - 1;
+            fhit[m] = f;
+            m += s != 0;
+        }
+        for (uint32_t i = 0; i < bn; i++)
+            slot[doc[i] - base] = 0;
+        return m;
+    }
+    uint32_t i = 0;
+    while (f < fe) { /* stops inside: doc[bn - 1] == last >= fd[fe - 1] */
+        uint32_t a = doc[i], b = fd[f];
+        hit[m] = i;
+        fhit[m] = f;
+        m += a == b;
+        i += a <= b;
+        f += b <= a;
+    }
+    return m;
+}
+
 /* The postings of term t restricted to filter (NULL: all), scored; with
  * want_pidx (for a phrase), their posting numbers (pidx) and wdfs instead
  * of scores, and with want_pidx 2 (a filter required) each one's index in
@@ -310,37 +374,15 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
              * into hit[] (indexes into doc): few of them, a binary search
              * each; many, one branch-free merge (data-dependent branches
              * there mispredicted on every other document). */
-            uint32_t last = blk[j].last, bn = blk[j].n, m = 0, hit[KS_SEG_BLOCK];
+            uint32_t last = blk[j].last, bn = blk[j].n, hit[KS_SEG_BLOCK];
             size_t fhit[KS_SEG_BLOCK];
             size_t fe = f;
             while (fe < fn && fd[fe] <= last)
                 fe++;
-            if ((fe - f) * 8 < bn) {
-                uint32_t lo = 0;
-                for (; f < fe; f++) {
-                    uint32_t d2 = fd[f], hi = bn;
-                    while (lo < hi) { /* first doc >= d2 in [lo, bn): exists (last >= d2) */
-                        uint32_t mid = lo + (hi - lo) / 2;
-                        if (doc[mid] < d2)
-                            lo = mid + 1;
-                        else
-                            hi = mid;
-                    }
-                    hit[m] = lo;
-                    fhit[m] = f;
-                    m += doc[lo] == d2;
-                }
-            } else {
-                uint32_t i = 0;
-                while (f < fe) { /* stops inside: doc[bn - 1] == last >= fd[fe - 1] */
-                    uint32_t a = doc[i], b = fd[f];
-                    hit[m] = i;
-                    fhit[m] = f;
-                    m += a == b;
-                    i += a <= b;
-                    f += b <= a;
-                }
-            }
+            uint32_t m = block_matches(e, doc, bn, blk[j].base, last, fd, f, fe, hit, fhit);
+            f = fe;
+            if (m == UINT32_MAX)
+                return oom(e);
             if (!m)
                 continue;
             if (m > most - n)
