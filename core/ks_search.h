@@ -100,6 +100,11 @@ const char *ks_searcher_take_fallback(ks_searcher *s);
  * built before stores existed) gives none. Valid until the thread's next
  * call. */
 const char *ks_searcher_take_docstore_note(ks_searcher *s);
+
+/* 1 when this searcher's hits take their stored fields from the document
+ * store, 0 when from Xapian (--engine xapian, ranking fallen back to
+ * Xapian, or no usable store): for INFO. */
+int ks_searcher_uses_docstore(const ks_searcher *s);
 void ks_searcher_close(ks_searcher *s);
 
 int ks_searcher_info(ks_searcher *s, ks_index_info *out /* OUT */, ks_errbuf *eb);

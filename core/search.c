@@ -200,6 +200,11 @@ int ks_searcher_engine(const ks_searcher *s)
     return s->engine;
 }
 
+int ks_searcher_uses_docstore(const ks_searcher *s)
+{
+    return s->engine == KS_ENGINE_SIMD && s->ds != NULL;
+}
+
 void ks_searcher_close(ks_searcher *s)
 {
     if (!s)

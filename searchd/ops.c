@@ -166,6 +166,8 @@ int ksd_op_info(ksd_server *srv, ks_searcher *s, ksp_buf *out, ksp_mode m, ksp_e
     const char *ename = ks_engine_kind_name(ks_searcher_engine(s));
     /* the BM25 kernel: only the native engine has one */
     const char *kname = ks_searcher_engine(s) == KS_ENGINE_SIMD ? ks_engine_kernel_name() : "none";
+    /* where the hits' ids, titles and bodies come from (this worker's searcher) */
+    const char *sname = ks_searcher_uses_docstore(s) ? "docstore" : "xapian";
     ksp_kv kv[] = {
         { "documents", KSP_VAL_UINT, NULL, 0, 0, info.documents, 0 },
         { "terms", KSP_VAL_UINT, NULL, 0, 0, info.terms, 0 },
@@ -176,6 +178,7 @@ int ksd_op_info(ksd_server *srv, ks_searcher *s, ksp_buf *out, ksp_mode m, ksp_e
         { "updated_at", KSP_VAL_STR, info.updated_at, strlen(info.updated_at), 0, 0, 0 },
         { "engine", KSP_VAL_STR, ename, strlen(ename), 0, 0, 0 },
         { "simd", KSP_VAL_STR, kname, strlen(kname), 0, 0, 0 },
+        { "stored_fields", KSP_VAL_STR, sname, strlen(sname), 0, 0, 0 },
         { "bm25", KSP_VAL_STR, bm, strlen(bm), 0, 0, 0 },
         { "threads", KSP_VAL_INT, NULL, 0, srv->nworkers, 0, 0 },
         { "version", KSP_VAL_STR, PACKAGE_VERSION, strlen(PACKAGE_VERSION), 0, 0, 0 },

@@ -20,7 +20,8 @@
 # 4. The document store (GEN/docstore) damaged, stale or gone, before the
 #    daemon starts or under it: every reply is still the right one (the
 #    stored fields are read from Xapian instead) and the log says why; with
-#    or without a store, the replies to every dev query are the same bytes.
+#    or without a store, the replies to every dev query are the same bytes;
+#    INFO stored_fields says whether the store or Xapian gives the fields.
 # A daemon's stderr is checked for sanitizer reports.
 import os
 import random
@@ -51,14 +52,18 @@ def answers(c, queries=QUERIES):
     return out
 
 
-def answers_all_workers(d):
-    """answers() over three connections (the daemon has 2 workers: every one is asked)."""
+def each_worker(d, ask):
+    """ask(client) over three connections (the daemon has 2 workers: every one is asked)."""
     cs = [d.client() for _ in range(3)]
     try:
-        return [answers(c) for c in cs]
+        return [ask(c) for c in cs]
     finally:
         for c in cs:
             c.close()
+
+
+def answers_all_workers(d):
+    return each_worker(d, answers)
 
 
 def right_or_err(got, want):
@@ -358,6 +363,8 @@ def t_docstore_damage():
     shutil.copytree(td.INDEX, bare, symlinks=True)
     os.unlink(os.path.join(bare, gen_rel, "docstore"))
     d = td.Daemon("ds-none", bare)
+    T.eq(stored_fields(ref), {"docstore"}, "INFO stored_fields: every worker reads hits from the document store")
+    T.eq(stored_fields(d), {"xapian"}, "INFO stored_fields without a store: xapian")
     qs = dev_queries()
     c1, c2 = ref.client(), d.client()
     for c in (c1, c2):
@@ -407,6 +414,9 @@ def t_docstore_damage():
             if not live:
                 damage(path)
             d = td.Daemon("ds-%d-%d" % (live, n), idx)
+            if not live and what in ("header flipped", "another build's in its place", "removed"):
+                # refused at open by every worker, before any query
+                T.eq(stored_fields(d), {"xapian"}, "document store, %s: INFO stored_fields is xapian" % tag)
             if live:
                 T.eq(answers(d.client()), want, "%s: answers before the damage" % tag)
                 damage(path)
@@ -418,6 +428,11 @@ def t_docstore_damage():
             d.stop()
     check_sanitizers(ref)
     ref.stop()
+
+
+def stored_fields(d):
+    """The INFO stored_fields values the daemon's workers give."""
+    return set(each_worker(d, lambda c: td.kv_lines(c.cmd("INFO"), "INFO").get("stored_fields")))
 
 
 def check_sanitizers(*daemons):
