@@ -371,9 +371,7 @@ static int eval_term(ks_engine *e, const ks_seg_term *t, const rlist *filter, in
             if ((rc = ks_segment_decode_docs(e->seg, &blk[j], doc, e->eb)))
                 return rc;
             /* The filter documents inside this block, fd[f..fe), matched
-             * into hit[] (indexes into doc): few of them, a binary search
-             * each; many, one branch-free merge (data-dependent branches
-             * there mispredicted on every other document). */
+             * into hit[] (indexes into doc) by block_matches. */
             uint32_t last = blk[j].last, bn = blk[j].n, hit[KS_SEG_BLOCK];
             size_t fhit[KS_SEG_BLOCK];
             size_t fe = f;
